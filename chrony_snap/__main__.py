@@ -1,0 +1,3 @@
+from chrony_snap.cli import main
+
+raise SystemExit(main())

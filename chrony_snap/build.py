@@ -1,0 +1,217 @@
+"""`chrony-snap build`: one tick. Collect, write data.json atomically, keep the
+page current, remember state. Imports stay lean: Jinja2 only when the page
+must be re-rendered, watchdog never.
+"""
+
+import os
+import sys
+import time
+
+from chrony_snap import collect as C, config, dns, parse, snapshot, state as S
+from chrony_snap.writer import atomic_write
+
+REPORTS = ("tracking", "sources", "sourcestats", "serverstats", "activity")
+
+
+def _boot():
+    """(boot id, seconds since boot): a clock no NTP step can move."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot_id = f.read().strip()
+    except OSError:
+        boot_id = ""
+    return boot_id, time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def log(msg):
+    sys.stderr.write(f"chrony-snap: {msg}\n")
+    sys.stderr.flush()
+
+
+def load_config(path, st):
+    """Parsed config, cached in state by the file's identity (no TOML parse per tick)."""
+    ident = config.identity(path)
+    cached = st.get("config")
+    if cached is not None and st.get("config_ident") == ident and ident is not None:
+        return cached, ident
+    if ident is None:
+        cfg = config.resolve_status(config.defaults())
+    else:
+        cfg, _ = config.load(path)
+    st["config"], st["config_ident"] = cfg, ident
+    return cfg, ident
+
+
+def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, render_page=True):
+    t0 = time.monotonic()
+    state_dir = state_dir or S.DEFAULT_DIR
+    lock_fd = None
+    persist = True
+    try:
+        S.ensure_dir(state_dir)
+        lock_fd = S.lock(state_dir)
+    except S.Busy as e:
+        log(f"{e}; skipping this run")
+        return 0
+    except OSError as e:
+        log(f"cannot use state directory {state_dir}: {e.strerror}; running without state "
+            "(no rates, no DNS cache, problems logged every run)")
+        persist = False
+    st = S.load(state_dir, log) if persist else {}
+
+    try:
+        cfg, ident = load_config(config_path, st)
+    except config.ConfigError as e:
+        log(str(e))
+        return 2
+    ch = dict(cfg["chrony"])
+    if chronyc:
+        ch["chronyc"] = chronyc
+    if socket is not None:
+        ch["socket"] = socket
+
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        log(f"cannot create output directory {out}: {e.strerror}")
+        return 1
+
+    now = time.time()
+    boot_id, since_boot = _boot()
+    prev = st.get("prev")
+    dt = None
+    if prev and prev.get("boot_id") == boot_id and prev.get("since_boot") is not None:
+        dt = since_boot - prev["since_boot"]
+        if dt <= 0.001:
+            dt = None
+    prev_clients = prev.get("clients", {}) if prev else {}
+    cache = st.setdefault("dns", {})
+    lookups = dns.start(cache, prev_clients.keys(), now, cfg["dns"], st.get("dns_backoff", 0.0))
+
+    results = C.collect(ch)
+    version = C.chronyc_version(ch["chronyc"], st.setdefault("version_cache", {}))
+    sock_state = C.socket_state(ch["socket"])
+
+    errors = []
+    reachable = None
+    reports = {}
+    parsed_clients = {}
+    for name, res in results.items():
+        deadline = ch["clients_deadline_s"] if name.startswith("clients") else ch["reports_deadline_s"]
+        err, ok = C.diagnose(name, res, ch, sock_state, deadline)
+        if ok is True:
+            reachable = True
+        elif ok is False and reachable is None:
+            reachable = False
+        if err is not None:
+            errors.append(err)
+        if res.timed_out or res.spawn_error:
+            value, problems = None, []
+        else:
+            value, problems = C.PARSERS[name](res.out.decode("utf-8", "replace"))
+        if problems:
+            errors.append(C.garbage_error(name, problems))
+        if err is not None and not value:
+            value = None  # unknown, not "empty"
+        if name.startswith("clients"):
+            parsed_clients[name] = value
+        else:
+            reports[name] = value
+
+    if lookups is not None:
+        st["dns_backoff"] = dns.finish(lookups, cache, now, cfg["dns"], cfg["dns"]["budget_ms"] / 1000.0)
+
+    rows = parsed_clients.get("clients") or []
+    nts = None
+    if "clients_nts" in parsed_clients:
+        nts = {r[0]: r for r in (parsed_clients["clients_nts"] or [])}
+    client_texts, summary, new_prev_clients = snapshot.encode_clients(
+        rows, nts, prev_clients, dt, cfg["status"], cache, now)
+    ss = reports.get("serverstats")
+    ss_rate = snapshot.serverstats_rate(ss, prev.get("serverstats") if prev else None, dt)
+
+    host = cfg["output"]["host"] or os.uname().nodename
+    seq = max(st.get("seq", 0), S.seq_from_snapshot(os.path.join(out, "data.json"))) + 1
+    chrony = {"reachable": bool(reachable), "version": version, "socket": ch["socket"] or None}
+    text = snapshot.assemble(
+        seq=seq, now_wall=now, host=host, cfg=cfg, chrony=chrony, reports=reports,
+        client_texts=client_texts, summary=summary, errors=errors,
+        duration_ms=round((time.monotonic() - t0) * 1000, 1), ss_rate=ss_rate)
+    data = text.encode("utf-8")
+    del text, client_texts
+
+    try:
+        publish(out, data, cfg["output"])
+    except OSError as e:
+        log(f"cannot write {os.path.join(out, 'data.json')}: {e.strerror or e}; "
+            "the previous snapshot stays in place")
+        return 1
+
+    rc = 0
+    if render_page:
+        rc = ensure_page(out, cfg, host)
+
+    # log each problem once when it starts and once when it clears
+    active = {f"{e['report']}|{e['code']}": e for e in errors}
+    before = st.get("active_errors", {})
+    for k, e in active.items():
+        if k not in before:
+            log(f"{e['report']}: {e['message']} (hint: {e['hint']})")
+    for k, msg in before.items():
+        if k not in active:
+            log(f"{k.split('|')[0]}: recovered (was: {msg})")
+    st["active_errors"] = {k: e["message"] for k, e in active.items()}
+
+    if persist:
+        st["seq"] = seq
+        st["prev"] = {"boot_id": boot_id, "since_boot": since_boot, "clients": new_prev_clients,
+                      "serverstats": ss}
+        dns.prune(cache, now, new_prev_clients)
+        try:
+            S.save(state_dir, st)
+        except OSError as e:
+            log(f"cannot save state in {state_dir}: {e.strerror}")
+        os.close(lock_fd)
+    return rc
+
+
+def publish(out, data: bytes, out_cfg: dict):
+    """Write data.json (and data.json.gz) so a reader never sees a torn file.
+
+    Both temp files are written completely before either is renamed into
+    place; when gzip is off a stale data.json.gz is removed so nginx's
+    gzip_static cannot serve old data.
+    """
+    path = os.path.join(out, "data.json")
+    gz_path = path + ".gz"
+    if out_cfg["gzip"]:
+        import zlib
+        co = zlib.compressobj(out_cfg["gzip_level"], zlib.DEFLATED, 31)
+        gz = co.compress(data) + co.flush()
+        tmp_gz = os.path.join(out, f".data.json.gz.stage-{os.getpid()}")
+        atomic_write(tmp_gz, gz, fsync=out_cfg["fsync"])
+        try:
+            atomic_write(path, data, fsync=out_cfg["fsync"])
+        except BaseException:
+            os.unlink(tmp_gz)
+            raise
+        os.replace(tmp_gz, gz_path)
+    else:
+        atomic_write(path, data, fsync=out_cfg["fsync"])
+        try:
+            os.unlink(gz_path)
+        except FileNotFoundError:
+            pass
+
+
+def ensure_page(out, cfg, host) -> int:
+    from chrony_snap import site
+    try:
+        key = site.inputs_key(cfg["page"]) + "\n" + host
+        if site.is_current(out, key):
+            return 0
+        site.render(out, cfg["page"], key, host)
+    except Exception as e:  # a broken template must not stop data.json
+        log(f"cannot render the page in {out}: {type(e).__name__}: {e}; the previous page stays in place")
+        return 1
+    return 0

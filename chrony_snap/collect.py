@@ -1,0 +1,172 @@
+"""Collectors: one chronyc call per report, run in parallel with deadlines.
+
+``collect()`` is the I/O edge (it runs chronyc); ``diagnose()`` is pure: it
+turns a failed call into an error record with a hint a human can act on.
+"""
+
+import os
+
+from chrony_snap import parse
+from chrony_snap.runner import run_all, which
+
+# report name -> chronyc command (never `clients -r`: it resets everyone's counters)
+COMMANDS = {
+    "tracking": "tracking",
+    "sources": "sources",
+    "sourcestats": "sourcestats",
+    "serverstats": "serverstats",
+    "activity": "activity",
+    "clients": "clients",
+    "clients_nts": "clients -k",
+}
+PARSERS = {
+    "tracking": parse.parse_tracking,
+    "sources": parse.parse_sources,
+    "sourcestats": parse.parse_sourcestats,
+    "serverstats": parse.parse_serverstats,
+    "activity": parse.parse_activity,
+    "clients": parse.parse_clients,
+    "clients_nts": parse.parse_clients,
+}
+CONNECT_FAILED = "Could not open connection to daemon"
+
+
+def argv_for(cfg_chrony: dict, command: str) -> list:
+    argv = [cfg_chrony["chronyc"], "-c", "-n"]
+    if cfg_chrony["socket"]:
+        argv += ["-h", cfg_chrony["socket"]]
+    argv += ["-m", f"timeout {cfg_chrony['request_timeout_ms']}", f"retries {cfg_chrony['retries']}", command]
+    return argv
+
+
+def collect(cfg_chrony: dict) -> dict:
+    names = ["clients", "tracking", "sources", "sourcestats", "serverstats", "activity"]
+    if cfg_chrony["nts_ke"]:
+        names.append("clients_nts")
+    jobs = []
+    for n in names:
+        deadline = cfg_chrony["clients_deadline_s"] if n.startswith("clients") else cfg_chrony["reports_deadline_s"]
+        jobs.append((n, argv_for(cfg_chrony, COMMANDS[n]), deadline))
+    return run_all(jobs)
+
+
+def socket_state(path: str) -> str:
+    """'absent' | 'denied' | 'present' | 'none' (no socket configured)."""
+    if not path:
+        return "none"
+    if not path.startswith("/"):
+        return "none"  # a host name: chronyc talks UDP
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return "absent"
+    except PermissionError:
+        return "denied"
+    except OSError:
+        return "absent"
+    return "present" if os.access(path, os.W_OK) else "denied"
+
+
+def chronyc_version(chronyc: str, cache: dict) -> str | None:
+    """chronyc's version ('4.3'), cached per binary (path, size, mtime)."""
+    exe = which(chronyc)
+    if exe is None:
+        return None
+    try:
+        st = os.stat(exe)
+    except OSError:
+        return None
+    key = (exe, st.st_size, st.st_mtime_ns)
+    if cache.get("key") == key:
+        return cache.get("version")
+    res = run_all([("version", [exe, "--version"], 2.0)])["version"]
+    version = parse_version(res.out.decode("utf-8", "replace"))
+    cache.clear()
+    cache.update(key=key, version=version)
+    return version
+
+
+def parse_version(text: str) -> str | None:
+    """'chronyc (chrony) version 4.3 (+READLINE ...)' -> '4.3'."""
+    words = text.split()
+    for i, w in enumerate(words[:-1]):
+        if w == "version":
+            v = words[i + 1]
+            if v[:1].isdigit():
+                return v
+    return None
+
+
+def _hint_socket(report, sock, state):
+    if state == "absent":
+        return (f"chronyd's command socket {sock} does not exist",
+                "Is chronyd running (systemctl status chrony / chronyd)? Check bindcmdaddress in "
+                "chrony.conf and chrony-snap's --socket / chrony.socket.")
+    if state == "denied":
+        return (f"no permission to use chronyd's command socket {sock}",
+                "Run chrony-snap as a member of chronyd's group (_chrony on Debian/Ubuntu, chrony on "
+                "RHEL/Fedora) and make sure the socket's directory is group-accessible (README: Privilege).")
+    if state == "present":
+        return (f"chronyd is not answering on {sock}",
+                "The socket file exists but nothing accepts on it: chronyd has stopped or crashed "
+                "(systemctl status chrony), or the socket belongs to another user.")
+    return ("could not open a connection to chronyd",
+            "Check that chronyd is running and that --socket / chrony.socket is right.")
+
+
+def diagnose(report: str, res, cfg_chrony: dict, sock_state: str, deadline: float):
+    """A failed or odd chronyc call -> (error record or None, reachable: bool|None).
+
+    reachable is True when chronyd answered (even with a refusal), False when
+    it could not be reached, None when this call says nothing either way.
+    """
+    cmd = COMMANDS[report]
+    sock = cfg_chrony["socket"]
+    if res.spawn_error:
+        return _err(report, res.spawn_error, None,
+                    "Install chrony (it provides chronyc) or point chrony.chronyc / --chronyc at it."), None
+    if res.timed_out:
+        return _err(report, f"chronyc {cmd} did not finish within {deadline:g} s", "timeout",
+                    "chronyd is hung or overloaded; a very large client list may need a higher "
+                    "chrony.clients_deadline_s."), False
+    out = res.out.decode("utf-8", "replace")
+    err = res.err.decode("utf-8", "replace").strip()
+    _, status = parse.split_output(out)
+    if status is None and CONNECT_FAILED in err:
+        msg, hint = _hint_socket(report, sock, sock_state)
+        return _err(report, msg, "connect", hint), False
+    if status is not None:
+        code, text = status
+        msg = f"{code} {text}"
+        if code == "506":
+            return _err(report, msg, code,
+                        "chronyd did not answer: it is stopped, hung, or not listening on "
+                        f"{sock or 'its default command socket/port'}."), False
+        if code == "501":
+            if report.startswith("clients") or report == "serverstats":
+                hint = ("chronyd allows clients/serverstats only on its Unix socket: point chrony-snap at it "
+                        "(--socket /run/chrony/chronyd.sock) as a member of chronyd's group (_chrony on Debian, "
+                        "chrony on RHEL), or on chrony >= 4.7 add 'opencommands clients serverstats' to chrony.conf.")
+            else:
+                hint = "chronyd refused this command from chrony-snap's address: check cmdallow in chrony.conf."
+            return _err(report, msg, code, hint), True
+        if code == "519":
+            return _err(report, msg, code,
+                        "chronyd runs with 'noclientlog' (or clientloglimit 0): remove it so chronyd "
+                        "records its clients."), True
+        return _err(report, msg, code, f"Run 'chronyc -n {cmd}' by hand to see more."), True
+    if res.rc != 0:
+        detail = err.splitlines()[-1] if err else f"chronyc exited with status {res.rc}"
+        return _err(report, detail, f"exit {res.rc}", f"Run 'chronyc -n {cmd}' by hand to see more."), None
+    return None, True
+
+
+def _err(report, message, code, hint):
+    return {"report": report, "message": message, "code": code, "hint": hint}
+
+
+def garbage_error(report: str, problems: list):
+    return _err(report, problems[0] if len(problems) == 1 else f"{problems[0]} (+{len(problems) - 1} more)",
+                "unparsable",
+                "chronyc printed output chrony-snap does not understand; check 'chronyc --version' "
+                "against the supported versions in README.md and report it.")

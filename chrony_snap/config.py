@@ -1,0 +1,156 @@
+"""Configuration: built-in defaults, a TOML file, validation.
+
+Every key is listed in DEFAULTS with its meaning in README.md ("Configuration").
+Unknown keys and bad values raise ConfigError naming the key (exit 2).
+"""
+
+DEFAULT_PATH = "/etc/chrony-snap/config.toml"
+
+# section -> key -> (default, kind, constraint)
+SCHEMA = {
+    "chrony": {
+        "chronyc": ("chronyc", "str", None),
+        "socket": ("/run/chrony/chronyd.sock", "str", None),
+        "request_timeout_ms": (250, "int", (10, 10000)),
+        "retries": (1, "int", (0, 5)),
+        "reports_deadline_s": (0.8, "float", (0.05, 30)),
+        "clients_deadline_s": (5.0, "float", (0.1, 120)),
+        "nts_ke": (False, "bool", None),
+    },
+    "status": {
+        "preset": ("default", "enum", ("default", "legacy")),
+        "warning_drops": (None, "int", (1, 1 << 62)),
+        "critical_drops": (None, "int", (1, 1 << 62)),
+        "critical_drop_ratio": (None, "float", (0.0, 1.0)),
+    },
+    "dns": {
+        "enabled": (True, "bool", None),
+        "max_lookups_per_tick": (8, "int", (1, 256)),
+        "budget_ms": (50, "int", (0, 1000)),
+        "lookup_timeout_s": (2.0, "float", (0.1, 30)),
+        "ttl_s": (3600, "int", (1, 86400 * 30)),
+        "negative_ttl_s": (600, "int", (1, 86400 * 30)),
+    },
+    "output": {
+        "gzip": (True, "bool", None),
+        "gzip_level": (1, "int", (1, 9)),
+        "fsync": (False, "bool", None),
+        "host": ("", "str", None),
+    },
+    "page": {
+        "title": ("chrony-snap", "str", None),
+        "refresh_s": (1.0, "float", (0.2, 3600)),
+        "stale_after_refreshes": (3, "int", (1, 1000)),
+        "fetch_timeout_s": (5.0, "float", (0.5, 120)),
+    },
+}
+
+# Status rule presets: (warning_drops, critical_drops, critical_drop_ratio)
+PRESETS = {
+    # ok: no NTP drops; warning: some; critical: >= 10 drops and >= half of packets dropped
+    "default": (1, 10, 0.5),
+    # the Flask tool's rule: drops >= 10 critical, > 0 warning
+    "legacy": (1, 10, 0.0),
+}
+
+
+class ConfigError(Exception):
+    pass
+
+
+def defaults() -> dict:
+    return {sec: {k: v[0] for k, v in keys.items()} for sec, keys in SCHEMA.items()}
+
+
+def _check(sec, key, value):
+    default, kind, con = SCHEMA[sec][key]
+    name = f"{sec}.{key}"
+    if kind == "bool":
+        if value is not True and value is not False:
+            raise ConfigError(f"config: {name} must be true or false, got {value!r}")
+        return value
+    if kind in ("str", "enum"):
+        if not isinstance(value, str):
+            raise ConfigError(f"config: {name} must be a string, got {value!r}")
+        if kind == "enum" and value not in con:
+            raise ConfigError(f"config: {name} must be one of {', '.join(con)}, got {value!r}")
+        if "\0" in value:
+            raise ConfigError(f"config: {name} contains a NUL character")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "int" and not isinstance(value, int)):
+        raise ConfigError(f"config: {name} must be {'an integer' if kind == 'int' else 'a number'}, got {value!r}")
+    lo, hi = con
+    if not lo <= value <= hi:
+        raise ConfigError(f"config: {name} must be between {lo} and {hi}, got {value!r}")
+    return float(value) if kind == "float" else value
+
+
+def validate(raw: dict) -> dict:
+    cfg = defaults()
+    for sec, body in raw.items():
+        if sec not in SCHEMA:
+            raise ConfigError(f"config: unknown section [{sec}] (known: {', '.join(SCHEMA)})")
+        if not isinstance(body, dict):
+            raise ConfigError(f"config: {sec} must be a table ([{sec}])")
+        for key, value in body.items():
+            if key not in SCHEMA[sec]:
+                raise ConfigError(f"config: unknown key {sec}.{key} (known in [{sec}]: {', '.join(SCHEMA[sec])})")
+            cfg[sec][key] = _check(sec, key, value)
+    return resolve_status(cfg)
+
+
+def resolve_status(cfg: dict) -> dict:
+    st = cfg["status"]
+    w, c, r = PRESETS[st["preset"]]
+    st["warning_drops"] = w if st["warning_drops"] is None else st["warning_drops"]
+    st["critical_drops"] = c if st["critical_drops"] is None else st["critical_drops"]
+    st["critical_drop_ratio"] = r if st["critical_drop_ratio"] is None else st["critical_drop_ratio"]
+    if st["critical_drops"] < st["warning_drops"]:
+        raise ConfigError("config: status.critical_drops must be >= status.warning_drops")
+    return cfg
+
+
+def parse_text(text: str) -> dict:
+    import tomllib
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config: not valid TOML: {e}") from None
+    return validate(raw)
+
+
+def load(path: str | None) -> tuple[dict, tuple | None]:
+    """Return (config, file identity) for PATH, or built-in defaults.
+
+    The identity (inode, size, mtime) lets callers cache the parsed config and
+    notice when the file changes.
+    """
+    import os
+    if path is None:
+        if not os.path.exists(DEFAULT_PATH):
+            return resolve_status(defaults()), None
+        path = DEFAULT_PATH
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read()
+    except OSError as e:
+        raise ConfigError(f"config: cannot read {path}: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config: {path} is not UTF-8") from None
+    return parse_text(text), (path, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def identity(path: str | None):
+    import os
+    if path is None:
+        path = DEFAULT_PATH
+        if not os.path.exists(path):
+            return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ("missing", path)
+    return (path, st.st_ino, st.st_size, st.st_mtime_ns)

@@ -1,0 +1,91 @@
+"""Reverse DNS off the hot path (I/O edge).
+
+Lookups for addresses without a fresh cache entry start in daemon threads at
+the beginning of a tick (for addresses known from the previous tick), run
+while chronyc is collecting, and are collected at the end with a small extra
+wait (dns.budget_ms).  At most dns.max_lookups_per_tick start per tick.  A
+lookup still running at the end is abandoned (the process exits without
+joining it) and cached as unknown for dns.negative_ttl_s; if none of a tick's
+lookups answered in time, DNS pauses for a minute, so a dead resolver costs
+one short wait a minute, never a slow tick.
+
+The cache maps address -> (hostname or None, expires_at epoch seconds).
+"""
+
+import time
+
+MAX_NAME = 255
+BACKOFF_S = 60.0
+
+
+class Lookups:
+    def __init__(self, threads, results, started):
+        self.threads = threads
+        self.results = results
+        self.started = started
+
+
+def _resolve(addr, results):
+    import socket
+    try:
+        name = socket.getnameinfo((addr, 0), socket.NI_NAMEREQD)[0]
+    except (OSError, UnicodeError):
+        name = None
+    if name is not None:
+        name = name[:MAX_NAME] or None
+    results.append((addr, name))
+
+
+def candidates(cache: dict, addresses, now: float, limit: int) -> list:
+    out = []
+    for a in addresses:
+        e = cache.get(a)
+        if e is None or e[1] <= now:
+            out.append(a)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def start(cache: dict, addresses, now: float, cfg: dict, backoff_until: float):
+    """Start lookups; returns a Lookups handle or None (nothing to do)."""
+    if not cfg["enabled"] or now < backoff_until:
+        return None
+    todo = candidates(cache, addresses, now, cfg["max_lookups_per_tick"])
+    if not todo:
+        return None
+    import threading
+    results = []
+    threads = []
+    for a in todo:
+        t = threading.Thread(target=_resolve, args=(a, results), daemon=True)
+        t.start()
+        threads.append(t)
+    return Lookups(threads, results, todo)
+
+
+def finish(lk, cache: dict, now: float, cfg: dict, budget_s: float) -> float:
+    """Collect answers into the cache; returns the new backoff_until (0 = none)."""
+    if lk is None:
+        return 0.0
+    end = time.monotonic() + budget_s
+    for t in lk.threads:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        t.join(left)
+    answered = dict(lk.results)
+    for a in lk.started:
+        if a in answered:
+            name = answered[a]
+            cache[a] = (name, now + (cfg["ttl_s"] if name else cfg["negative_ttl_s"]))
+        else:
+            cache[a] = (None, now + cfg["negative_ttl_s"])
+    return 0.0 if answered else now + BACKOFF_S
+
+
+def prune(cache: dict, now: float, keep) -> None:
+    """Drop expired entries of addresses no longer listed (bounded cache)."""
+    dead = [a for a, e in cache.items() if e[1] <= now and a not in keep]
+    for a in dead:
+        del cache[a]

@@ -1,0 +1,129 @@
+"""Run several commands at once, each with its own deadline (I/O edge).
+
+Uses posix_spawn and poll directly: ``subprocess`` costs more to import than
+the whole per-second tick may spend on it.  A command still running at its
+deadline is killed (SIGKILL) and reported as timed out; its partial output is
+discarded by the caller.
+"""
+
+import os
+import select
+import signal
+import time
+
+_ENV = None
+
+
+class Result:
+    __slots__ = ("name", "argv", "rc", "out", "err", "timed_out", "spawn_error", "elapsed")
+
+    def __init__(self, name, argv):
+        self.name = name
+        self.argv = argv
+        self.rc = None
+        self.out = b""
+        self.err = b""
+        self.timed_out = False
+        self.spawn_error = None
+        self.elapsed = 0.0
+
+    def __repr__(self):
+        return (f"Result({self.name!r}, rc={self.rc}, timed_out={self.timed_out}, "
+                f"spawn_error={self.spawn_error!r}, out={self.out[:60]!r}, err={self.err[:60]!r})")
+
+
+def which(name: str) -> str | None:
+    """PATH lookup like shutil.which, without importing shutil."""
+    if "/" in name:
+        return name if os.access(name, os.X_OK) else None
+    for d in os.get_exec_path():
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK) and not os.path.isdir(p):
+            return p
+    return None
+
+
+def _env():
+    global _ENV
+    if _ENV is None:
+        env = dict(os.environ)
+        env["LC_ALL"] = "C"
+        _ENV = env
+    return _ENV
+
+
+def run_all(jobs):
+    """jobs: iterable of (name, argv, timeout_s). Returns {name: Result}."""
+    results = {}
+    fdmap = {}          # fd -> (result, chunks, is_stdout)
+    live = {}           # pid -> (result, deadline, [fds])
+    poller = select.poll()
+    start = time.monotonic()
+    for name, argv, timeout in jobs:
+        res = Result(name, argv)
+        results[name] = res
+        exe = which(argv[0])
+        if exe is None:
+            res.spawn_error = f"{argv[0]}: command not found"
+            continue
+        ro, wo = os.pipe()
+        re_, we = os.pipe()
+        try:
+            pid = os.posix_spawn(exe, argv, _env(), file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, wo, 1),
+                (os.POSIX_SPAWN_DUP2, we, 2),
+            ])
+        except OSError as e:
+            res.spawn_error = f"{argv[0]}: {e.strerror or e}"
+            for fd in (ro, wo, re_, we):
+                os.close(fd)
+            continue
+        os.close(wo)
+        os.close(we)
+        out_chunks, err_chunks = [], []
+        fdmap[ro] = (res, out_chunks, True)
+        fdmap[re_] = (res, err_chunks, False)
+        poller.register(ro, select.POLLIN)
+        poller.register(re_, select.POLLIN)
+        live[pid] = (res, start + timeout, [ro, re_], out_chunks, err_chunks)
+
+    open_fds = set(fdmap)
+    while open_fds:
+        now = time.monotonic()
+        # kill what is past its deadline
+        for pid, (res, deadline, fds, _o, _e) in live.items():
+            if not res.timed_out and now >= deadline and any(fd in open_fds for fd in fds):
+                res.timed_out = True
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                for fd in fds:
+                    if fd in open_fds:
+                        poller.unregister(fd)
+                        os.close(fd)
+                        open_fds.discard(fd)
+        if not open_fds:
+            break
+        next_deadline = min(d for (r, d, fds, _o, _e) in live.values()
+                            if any(fd in open_fds for fd in fds))
+        wait_ms = max(0, int((next_deadline - now) * 1000) + 1)
+        for fd, _ev in poller.poll(wait_ms):
+            if fd not in open_fds:
+                continue
+            data = os.read(fd, 262144)
+            if data:
+                fdmap[fd][1].append(data)
+            else:
+                poller.unregister(fd)
+                os.close(fd)
+                open_fds.discard(fd)
+
+    for pid, (res, deadline, fds, out_chunks, err_chunks) in live.items():
+        _, status = os.waitpid(pid, 0)
+        res.rc = os.waitstatus_to_exitcode(status)
+        res.out = b"".join(out_chunks)
+        res.err = b"".join(err_chunks)
+        res.elapsed = time.monotonic() - start
+    return results
