@@ -86,7 +86,8 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
             dt = None
     prev_clients = prev.get("clients", {}) if prev else {}
     cache = st.setdefault("dns", {})
-    lookups = dns.start(cache, prev_clients.keys(), now, cfg["dns"], st.get("dns_backoff", 0.0))
+    static = dns.load_names(cfg["dns"]["names_file"], st) if cfg["dns"]["names_file"] else {}
+    lookups = dns.start(cache, prev_clients.keys(), now, cfg["dns"], st.get("dns_backoff", 0.0), static)
 
     results = C.collect(ch)
     version = C.chronyc_version(ch["chronyc"], st.setdefault("version_cache", {}))
@@ -126,7 +127,7 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
     if "clients_nts" in parsed_clients:
         nts = {r[0]: r for r in (parsed_clients["clients_nts"] or [])}
     client_texts, summary, new_prev_clients = snapshot.encode_clients(
-        rows, nts, prev_clients, dt, cfg["status"], cache, now)
+        rows, nts, prev_clients, dt, cfg["status"], cache, static)
     ss = reports.get("serverstats")
     ss_rate = snapshot.serverstats_rate(ss, prev.get("serverstats") if prev else None, dt)
 

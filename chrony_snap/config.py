@@ -25,6 +25,7 @@ SCHEMA = {
     },
     "dns": {
         "enabled": (True, "bool", None),
+        "names_file": ("", "str", None),
         "max_lookups_per_tick": (8, "int", (1, 256)),
         "budget_ms": (50, "int", (0, 1000)),
         "lookup_timeout_s": (2.0, "float", (0.1, 30)),

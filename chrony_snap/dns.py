@@ -36,9 +36,38 @@ def _resolve(addr, results):
     results.append((addr, name))
 
 
-def candidates(cache: dict, addresses, now: float, limit: int) -> list:
+def parse_names(text: str) -> dict:
+    """An /etc/hosts-style names file: 'ADDRESS NAME [ALIAS...]' per line, '#' comments.
+    Static names win over DNS (air-gapped sites often have no PTR records)."""
+    names = {}
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) >= 2 and words[0] not in names:
+            names[words[0]] = words[1][:MAX_NAME]
+    return names
+
+
+def load_names(path: str, st: dict) -> dict:
+    """The names file, re-read only when it changes (identity kept in state)."""
+    import os
+    try:
+        s = os.stat(path)
+    except OSError:
+        return {}
+    ident = (path, s.st_ino, s.st_size, s.st_mtime_ns)
+    if st.get("names_ident") == ident:
+        return st["names"]
+    with open(path, encoding="utf-8", errors="replace") as f:
+        names = parse_names(f.read())
+    st["names_ident"], st["names"] = ident, names
+    return names
+
+
+def candidates(cache: dict, addresses, now: float, limit: int, static=()) -> list:
     out = []
     for a in addresses:
+        if a in static:
+            continue
         e = cache.get(a)
         if e is None or e[1] <= now:
             out.append(a)
@@ -47,11 +76,11 @@ def candidates(cache: dict, addresses, now: float, limit: int) -> list:
     return out
 
 
-def start(cache: dict, addresses, now: float, cfg: dict, backoff_until: float):
+def start(cache: dict, addresses, now: float, cfg: dict, backoff_until: float, static=()):
     """Start lookups; returns a Lookups handle or None (nothing to do)."""
     if not cfg["enabled"] or now < backoff_until:
         return None
-    todo = candidates(cache, addresses, now, cfg["max_lookups_per_tick"])
+    todo = candidates(cache, addresses, now, cfg["max_lookups_per_tick"], static)
     if not todo:
         return None
     import threading

@@ -32,7 +32,7 @@ def _last(text):
     return "null" if text == F.NEVER else str(int(text))
 
 
-def encode_clients(rows, nts, prev, dt, rule, names, now_wall):
+def encode_clients(rows, nts, prev, dt, rule, names, static=None):
     """-> (list of JSON texts, summary dict, new prev counters)."""
     I = interval_json
     out = []
@@ -74,8 +74,11 @@ def encode_clients(rows, nts, prev, dt, rule, names, now_wall):
         cls = _last(cl)
         if (ls != "null" and int(ls) <= 60) or (cls != "null" and int(cls) <= 60):
             active += 1
-        e = names.get(a)
-        host = "null" if e is None or e[0] is None else string(e[0])
+        name = static.get(a) if static else None
+        if name is None:
+            e = names.get(a)
+            name = None if e is None else e[0]
+        host = "null" if name is None else string(name)
         extra = ""
         if nts is not None:
             k = nts.get(a)
