@@ -35,6 +35,8 @@ def argv_for(cfg_chrony: dict, command: str) -> list:
     argv = [cfg_chrony["chronyc"], "-c", "-n"]
     if cfg_chrony["socket"]:
         argv += ["-h", cfg_chrony["socket"]]
+    if cfg_chrony["port"]:
+        argv += ["-p", str(cfg_chrony["port"])]
     argv += ["-m", f"timeout {cfg_chrony['request_timeout_ms']}", f"retries {cfg_chrony['retries']}", command]
     return argv
 
@@ -131,7 +133,7 @@ def diagnose(report: str, res, cfg_chrony: dict, sock_state: str, deadline: floa
                     "chrony.clients_deadline_s."), False
     out = res.out.decode("utf-8", "replace")
     err = res.err.decode("utf-8", "replace").strip()
-    _, status = parse.split_output(out)
+    status = parse.first_status(out)
     if status is None and CONNECT_FAILED in err:
         msg, hint = _hint_socket(report, sock, sock_state)
         return _err(report, msg, "connect", hint), False

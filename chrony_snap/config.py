@@ -11,6 +11,7 @@ SCHEMA = {
     "chrony": {
         "chronyc": ("chronyc", "str", None),
         "socket": ("/run/chrony/chronyd.sock", "str", None),
+        "port": (0, "int", (0, 65535)),
         "request_timeout_ms": (250, "int", (10, 10000)),
         "retries": (1, "int", (0, 5)),
         "reports_deadline_s": (0.8, "float", (0.05, 30)),
@@ -26,6 +27,7 @@ SCHEMA = {
     "dns": {
         "enabled": (True, "bool", None),
         "names_file": ("", "str", None),
+        "skip_loopback": (True, "bool", None),
         "max_lookups_per_tick": (8, "int", (1, 256)),
         "budget_ms": (50, "int", (0, 1000)),
         "lookup_timeout_s": (2.0, "float", (0.1, 30)),

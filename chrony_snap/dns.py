@@ -63,10 +63,14 @@ def load_names(path: str, st: dict) -> dict:
     return names
 
 
-def candidates(cache: dict, addresses, now: float, limit: int, static=()) -> list:
+def is_loopback(a: str) -> bool:
+    return a.startswith("127.") or a == "::1"
+
+
+def candidates(cache: dict, addresses, now: float, limit: int, static=(), skip_loopback=True) -> list:
     out = []
     for a in addresses:
-        if a in static:
+        if a in static or (skip_loopback and is_loopback(a)):
             continue
         e = cache.get(a)
         if e is None or e[1] <= now:
@@ -80,7 +84,7 @@ def start(cache: dict, addresses, now: float, cfg: dict, backoff_until: float, s
     """Start lookups; returns a Lookups handle or None (nothing to do)."""
     if not cfg["enabled"] or now < backoff_until:
         return None
-    todo = candidates(cache, addresses, now, cfg["max_lookups_per_tick"], static)
+    todo = candidates(cache, addresses, now, cfg["max_lookups_per_tick"], static, cfg["skip_loopback"])
     if not todo:
         return None
     import threading

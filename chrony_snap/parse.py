@@ -22,8 +22,8 @@ STATUS_TEXT = {
 }
 
 # log2 interval text -> seconds, as JSON text (127 = no interval)
-_INTERVAL_JSON = {str(n): (repr(2.0 ** n) if n < 0 else str(2 ** n)) for n in range(-32, 32)}
-_INTERVAL_JSON[F.NO_INTERVAL] = "null"
+INTERVAL_JSON = {str(n): (repr(2.0 ** n) if n < 0 else str(2 ** n)) for n in range(-32, 32)}
+INTERVAL_JSON[F.NO_INTERVAL] = "null"
 
 
 def interval_s(log2_text: str):
@@ -43,6 +43,17 @@ def status_line(line: str):
     """'501 Not authorised' -> ('501', 'Not authorised'); None for data lines."""
     if len(line) > 4 and line[3] == " " and line[:3].isdigit() and line[0] in "2345":
         return line[:3], line[4:].strip()
+    return None
+
+
+def first_status(text: str):
+    """The first non-200 status line of chronyc output, or None.  Status lines
+    carry no comma, so CSV data lines are skipped without a closer look."""
+    for line in text.splitlines():
+        if "," not in line:
+            st = status_line(line)
+            if st is not None and st[0] != "200":
+                return st
     return None
 
 
@@ -203,12 +214,15 @@ def parse_clients(text: str):
     rows, problems = [], []
     bad = 0
     first_bad = None
+    ok_interval = INTERVAL_JSON
     for line in text.splitlines():
         cols = line.split(",")
         if len(cols) == 10:
             a, n, d, i, il, l, c, cd, ci, cl = cols
-            if ((n + d + l + c + cd + cl).isdigit() and i in _INTERVAL_JSON and il in _INTERVAL_JSON
-                    and ci in _INTERVAL_JSON and a and _addr_ok(a)):
+            counters = n + d + l + c + cd + cl
+            if (counters.isascii() and counters.isdigit()
+                    and i in ok_interval and il in ok_interval and ci in ok_interval
+                    and a and len(a) <= 45 and not a.strip(_ADDR_CHARS)):
                 rows.append(cols)
                 continue
         if not line.strip() or status_line(line):
@@ -221,12 +235,4 @@ def parse_clients(text: str):
     return rows, problems
 
 
-_ADDR_CHARS = frozenset("0123456789abcdefABCDEF.:")
-
-
-def _addr_ok(a: str) -> bool:
-    return len(a) <= 45 and not (set(a) - _ADDR_CHARS)
-
-
-def interval_json(log2_text: str) -> str:
-    return _INTERVAL_JSON[log2_text]
+_ADDR_CHARS = "0123456789abcdefABCDEF.:"  # all an address printed by chronyc -n can contain

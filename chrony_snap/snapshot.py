@@ -9,7 +9,7 @@ import time
 
 from chrony_snap import SCHEMA_VERSION, __version__, fields as F
 from chrony_snap.jsonenc import Raw, dumps, string
-from chrony_snap.parse import interval_json
+from chrony_snap.parse import INTERVAL_JSON
 
 STATUSES = ("ok", "warning", "critical")
 
@@ -28,77 +28,99 @@ def classify(packets: int, drops: int, rule: dict) -> str:
     return "ok"
 
 
-def _last(text):
-    return "null" if text == F.NEVER else str(int(text))
-
-
 def encode_clients(rows, nts, prev, dt, rule, names, static=None):
-    """-> (list of JSON texts, summary dict, new prev counters)."""
-    I = interval_json
+    """-> (list of JSON texts, summary dict, new prev counters).
+
+    Rows come from parse.parse_clients (validated text).  This loop runs once
+    per client per second, so it is written for speed: the status rule is
+    classify() inlined (a test keeps them equal), counters are re-printed
+    through int() so no malformed number can reach the JSON.
+    """
+    IJ = INTERVAL_JSON
+    NEVER = F.NEVER
+    crit_d = rule["critical_drops"]
+    crit_r = rule["critical_drop_ratio"]
+    warn_d = rule["warning_drops"]
     out = []
+    append = out.append
     new_prev = {}
-    counts = {"ok": 0, "warning": 0, "critical": 0}
-    v4 = v6 = 0
+    n_warn = n_crit = v6 = 0
     tot_n = tot_d = tot_c = tot_cd = 0
     sum_pps = sum_dps = 0.0
     have_rate = dt is not None
+    get_prev = prev.get if have_rate else {}.get
+    get_name = names.get
+    get_static = static.get if static else {}.get
+    zero_rate = '{"ntp_pps":0.0,"drop_pps":0.0}'
+    no_rate = '{"ntp_pps":null,"drop_pps":null}'
     active = 0
     for a, n, d, i, il, l, c, cd, ci, cl in rows:
         n = int(n)
         d = int(d)
         c = int(c)
         cd = int(cd)
-        st = classify(n, d, rule)
-        counts[st] += 1
-        if ":" in a:
-            fam = "ipv6"
-            v6 += 1
+        if d >= warn_d:
+            if d >= crit_d and d >= crit_r * n:
+                st = "critical"
+                n_crit += 1
+            else:
+                st = "warning"
+                n_warn += 1
         else:
-            fam = "ipv4"
-            v4 += 1
+            st = "ok"
         tot_n += n
         tot_d += d
         tot_c += c
         tot_cd += cd
-        p = prev.get(a) if have_rate else None
-        if p is not None and n >= p[0] and d >= p[1]:
+        p = get_prev(a)
+        if p is None:
+            rate = no_rate
+        elif n == p[0] and d == p[1]:
+            rate = zero_rate
+        elif n >= p[0] and d >= p[1]:
             r1 = round((n - p[0]) / dt, 3)
             r2 = round((d - p[1]) / dt, 3)
             sum_pps += r1
             sum_dps += r2
             rate = f'{{"ntp_pps":{r1!r},"drop_pps":{r2!r}}}'
         else:
-            rate = '{"ntp_pps":null,"drop_pps":null}'
+            rate = no_rate  # counters went back: chronyd restarted
         new_prev[a] = (n, d)
-        ls = _last(l)
-        cls = _last(cl)
-        if (ls != "null" and int(ls) <= 60) or (cls != "null" and int(cls) <= 60):
+        if l == NEVER:
+            l = "null"
+            recent = False
+        else:
+            l = str(int(l))
+            recent = len(l) < 3 and int(l) <= 60
+        if cl == NEVER:
+            cl = "null"
+        else:
+            cl = str(int(cl))
+            recent = recent or (len(cl) < 3 and int(cl) <= 60)
+        if recent:
             active += 1
-        name = static.get(a) if static else None
+        name = get_static(a)
         if name is None:
-            e = names.get(a)
+            e = get_name(a)
             name = None if e is None else e[0]
-        host = "null" if name is None else string(name)
-        extra = ""
-        if nts is not None:
-            k = nts.get(a)
-            if k is None:
-                extra = ',"nts_ke":null'
-            else:
-                extra = (f',"nts_ke":{{"connections":{int(k[6])},"drops":{int(k[7])},'
-                         f'"interval_s":{I(k[8])},"last_seen_s":{_last(k[9])}}}')
-        out.append(
-            f'{{"address":"{a}","family":"{fam}","hostname":{host},"status":"{st}",'
-            f'"ntp":{{"packets":{n},"drops":{d},"interval_s":{I(i)},"interval_limited_s":{I(il)},"last_seen_s":{ls}}},'
-            f'"cmd":{{"packets":{c},"drops":{cd},"interval_s":{I(ci)},"last_seen_s":{cls}}}'
-            f'{extra},"rate":{rate}}}'
+        if ":" in a:
+            fam = "ipv6"
+            v6 += 1
+        else:
+            fam = "ipv4"
+        extra = _nts_json(nts.get(a)) if nts is not None else ""
+        append(
+            f'{{"address":"{a}","family":"{fam}","hostname":{"null" if name is None else string(name)},'
+            f'"status":"{st}","ntp":{{"packets":{n},"drops":{d},"interval_s":{IJ[i]},'
+            f'"interval_limited_s":{IJ[il]},"last_seen_s":{l}}},"cmd":{{"packets":{c},"drops":{cd},'
+            f'"interval_s":{IJ[ci]},"last_seen_s":{cl}}}{extra},"rate":{rate}}}'
         )
     summary = {
         "clients": len(out),
-        "ok": counts["ok"],
-        "warning": counts["warning"],
-        "critical": counts["critical"],
-        "ipv4": v4,
+        "ok": len(out) - n_warn - n_crit,
+        "warning": n_warn,
+        "critical": n_crit,
+        "ipv4": len(out) - v6,
         "ipv6": v6,
         "active_60s": active,
         "ntp_packets": tot_n,
@@ -109,6 +131,14 @@ def encode_clients(rows, nts, prev, dt, rule, names, static=None):
         "drop_pps": round(sum_dps, 3) if have_rate else None,
     }
     return out, summary, new_prev
+
+
+def _nts_json(k):
+    if k is None:
+        return ',"nts_ke":null'
+    last = "null" if k[9] == F.NEVER else int(k[9])
+    return (f',"nts_ke":{{"connections":{int(k[6])},"drops":{int(k[7])},'
+            f'"interval_s":{INTERVAL_JSON[k[8]]},"last_seen_s":{last}}}')
 
 
 def serverstats_rate(cur, prev, dt):

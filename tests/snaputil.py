@@ -1,0 +1,128 @@
+"""Shared helpers for chrony-snap's own tests: run the real CLI, validate
+data.json against the shipped schema, fake chronyc scenarios."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from chrony_snap.schema import load as load_schema
+from chrony_snap.sandbox import Sandbox
+
+HERE = Path(__file__).parent
+FIX = HERE / "fixtures" / "chrony"
+FAKE_CHRONYC = HERE / "fakebin" / "chronyc"
+_VALIDATOR = jsonschema.Draft202012Validator(load_schema(), format_checker=jsonschema.FormatChecker())
+
+
+def validate(doc: dict) -> dict:
+    _VALIDATOR.validate(doc)
+    return doc
+
+
+def read_snapshot(out) -> dict:
+    """Load OUT/data.json, check it against the schema, return it."""
+    with open(Path(out) / "data.json", encoding="utf-8") as f:
+        return validate(json.load(f))
+
+
+def write_config(path, text="") -> Path:
+    """A config for tests: reverse DNS is always off unless the text turns it
+    on (lookups would leave the machine)."""
+    path = Path(path)
+    if "[dns]" in text:
+        body = text
+    else:
+        body = "[dns]\nenabled = false\n" + text
+    path.write_text(body)
+    return path
+
+
+def run_build(out, *, socket=None, state=None, config=None, chronyc=None, extra=(), env=None,
+              timeout=60, user=None, check=True):
+    argv = [sys.executable, "-m", "chrony_snap", "build", "--out", str(out)]
+    if socket is not None:
+        argv += ["--socket", str(socket)]
+    if state is not None:
+        argv += ["--state", str(state)]
+    if config is not None:
+        argv += ["--config", str(config)]
+    if chronyc is not None:
+        argv += ["--chronyc", str(chronyc)]
+    argv += list(extra)
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=e, user=user)
+    if check and r.returncode != 0:
+        raise AssertionError(f"build failed rc={r.returncode}\nstdout:{r.stdout}\nstderr:{r.stderr}")
+    return r
+
+
+@pytest.fixture
+def short_tmp():
+    """A short directory under /tmp (Unix socket paths must stay < 108 bytes)."""
+    d = tempfile.mkdtemp(prefix="cs-", dir="/tmp")
+    os.chmod(d, 0o711)
+    yield Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def sandbox(short_tmp):
+    with Sandbox(short_tmp / "chrony") as sb:
+        yield sb
+
+
+class FakeChrony:
+    """A directory of replayed chronyc outputs (see tests/fakebin/chronyc)."""
+
+    COMMANDS = ("tracking", "sources", "sourcestats", "serverstats", "activity", "clients", "clients_-k")
+
+    def __init__(self, d: Path):
+        self.dir = d
+        d.mkdir(parents=True, exist_ok=True)
+        self.set("version", stdout=(FIX / "chrony-version.txt").read_text().splitlines()[0] + "\n")
+        self.set("tracking", stdout=(FIX / "tracking_c.csv").read_text())
+        self.set("sources", stdout=(FIX / "sources_c.csv").read_text())
+        self.set("sourcestats", stdout=(FIX / "sourcestats_c.csv").read_text())
+        self.set("serverstats", stdout=(FIX / "serverstats_c.csv").read_text())
+        self.set("activity", stdout=(FIX / "activity_c.csv").read_text())
+        self.set("clients", stdout=(FIX / "clients_c_n.csv").read_text())
+        self.set("clients_-k", stdout=(FIX / "clients_c_n_k.csv").read_text())
+
+    def set(self, cmd, stdout="", stderr="", rc=0, sleep=None):
+        for ext in ("stdout", "stderr", "rc", "sleep"):
+            p = self.dir / f"{cmd}.{ext}"
+            if p.exists():
+                p.unlink()
+        (self.dir / f"{cmd}.stdout").write_text(stdout)
+        (self.dir / f"{cmd}.stderr").write_text(stderr)
+        (self.dir / f"{cmd}.rc").write_text(str(rc))
+        if sleep is not None:
+            (self.dir / f"{cmd}.sleep").write_text(str(sleep))
+
+    def replay_error(self, cmd, name):
+        """Replay a captured error case err_NAME.{stdout,stderr,rc}."""
+        self.set(cmd, stdout=(FIX / f"err_{name}.stdout").read_text(),
+                 stderr=(FIX / f"err_{name}.stderr").read_text(),
+                 rc=int((FIX / f"err_{name}.rc").read_text().strip()))
+
+    @property
+    def env(self):
+        return {"FAKE_CHRONYC_DIR": str(self.dir)}
+
+    def calls(self):
+        p = self.dir / "calls.log"
+        return p.read_text().splitlines() if p.exists() else []
+
+
+@pytest.fixture
+def fake(tmp_path):
+    return FakeChrony(tmp_path / "fake")
