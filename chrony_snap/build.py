@@ -207,11 +207,13 @@ def publish(out, data: bytes, out_cfg: dict):
 
 def ensure_page(out, cfg, host) -> int:
     from chrony_snap import site
+    page = cfg["page"]
+    dirs = {"templates": page["templates_dir"] or None, "assets": page["assets_dir"] or None}
     try:
-        key = site.inputs_key(cfg["page"]) + "\n" + host
+        key = site.inputs_key(page, **dirs) + "\n" + host
         if site.is_current(out, key):
             return 0
-        site.render(out, cfg["page"], key, host)
+        site.render(out, page, key, host, **dirs)
     except Exception as e:  # a broken template must not stop data.json
         log(f"cannot render the page in {out}: {type(e).__name__}: {e}; the previous page stays in place")
         return 1

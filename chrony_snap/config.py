@@ -45,6 +45,8 @@ SCHEMA = {
         "refresh_s": (1.0, "float", (0.2, 3600)),
         "stale_after_refreshes": (3, "int", (1, 1000)),
         "fetch_timeout_s": (5.0, "float", (0.5, 120)),
+        "templates_dir": ("", "str", None),
+        "assets_dir": ("", "str", None),
     },
 }
 

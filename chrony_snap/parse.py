@@ -225,8 +225,8 @@ def parse_clients(text: str):
                     and a and len(a) <= 45 and not a.strip(_ADDR_CHARS)):
                 rows.append(cols)
                 continue
-        if not line.strip() or status_line(line):
-            continue
+        if not line.strip() or status_line(line) or line.startswith(("Hostname ", "====")):
+            continue  # blank, a status reply, or the text-mode table header
         bad += 1
         if first_bad is None:
             first_bad = line

@@ -32,21 +32,30 @@ def read_snapshot(out) -> dict:
         return validate(json.load(f))
 
 
-def write_config(path, text="") -> Path:
+MINISITE = HERE / "fixtures" / "minisite"
+
+
+def write_config(path, text="", minisite=True) -> Path:
     """A config for tests: reverse DNS is always off unless the text turns it
-    on (lookups would leave the machine)."""
+    on (lookups would leave the machine).  The engine's tests render a tiny
+    fixture page (the shipped dashboard has tests of its own)."""
     path = Path(path)
-    if "[dns]" in text:
-        body = text
-    else:
-        body = "[dns]\nenabled = false\n" + text
+    body = text if "[dns]" in text else "[dns]\nenabled = false\n" + text
+    if minisite and "[page]" not in body:
+        body += f'\n[page]\ntemplates_dir = "{MINISITE}/templates"\nassets_dir = "{MINISITE}/assets"\n'
+    elif minisite:
+        body = body.replace("[page]\n", f'[page]\ntemplates_dir = "{MINISITE}/templates"\n'
+                                          f'assets_dir = "{MINISITE}/assets"\n')
     path.write_text(body)
     return path
 
 
 def run_build(out, *, socket=None, state=None, config=None, chronyc=None, extra=(), env=None,
-              timeout=60, user=None, check=True):
-    argv = [sys.executable, "-m", "chrony_snap", "build", "--out", str(out)]
+              timeout=60, user=None, check=True, runtime=None):
+    """Run the real CLI in a child process.  `runtime` (see the `runtime`
+    fixture) runs it from a copy any user can read, for non-root runs."""
+    python = runtime.python if runtime else sys.executable
+    argv = [python, "-m", "chrony_snap", "build", "--out", str(out)]
     if socket is not None:
         argv += ["--socket", str(socket)]
     if state is not None:
@@ -57,12 +66,47 @@ def run_build(out, *, socket=None, state=None, config=None, chronyc=None, extra=
         argv += ["--chronyc", str(chronyc)]
     argv += list(extra)
     e = dict(os.environ)
+    if runtime:
+        e["PYTHONPATH"] = str(runtime.path)
+        e["PYTHONDONTWRITEBYTECODE"] = "1"
     if env:
         e.update(env)
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=e, user=user)
     if check and r.returncode != 0:
         raise AssertionError(f"build failed rc={r.returncode}\nstdout:{r.stdout}\nstderr:{r.stderr}")
     return r
+
+
+class Runtime:
+    def __init__(self, python, path):
+        self.python, self.path = python, path
+
+
+@pytest.fixture(scope="session")
+def runtime():
+    """chrony-snap, Jinja2 and MarkupSafe copied into a world-readable directory,
+    with an interpreter any user may execute: the checkout (and a pyenv Python
+    under /root) may not be reachable for an unprivileged user."""
+    import jinja2
+    import markupsafe
+    import chrony_snap
+    from chrony_snap.site import resource_dir
+
+    d = Path(tempfile.mkdtemp(prefix="cs-rt-", dir="/tmp"))
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for mod in (chrony_snap, jinja2, markupsafe):
+        src = Path(mod.__file__).parent
+        shutil.copytree(src, d / src.name, ignore=ignore)
+    for name in ("templates", "assets"):
+        if not (d / "chrony_snap" / name).exists():
+            shutil.copytree(resource_dir(name), d / name, ignore=ignore)
+    for root, dirs, files in os.walk(d):
+        os.chmod(root, 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else os.path.realpath(sys.executable)
+    yield Runtime(python, d)
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
