@@ -122,12 +122,13 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
     if lookups is not None:
         st["dns_backoff"] = dns.finish(lookups, cache, now, cfg["dns"], cfg["dns"]["budget_ms"] / 1000.0)
 
-    rows = parsed_clients.get("clients") or []
     nts = None
     if "clients_nts" in parsed_clients:
         nts = {r[0]: r for r in (parsed_clients["clients_nts"] or [])}
-    client_texts, summary, new_prev_clients = snapshot.encode_clients(
-        rows, nts, prev_clients, dt, cfg["status"], cache, static)
+    client_texts, summary, new_prev_clients, problems = snapshot.encode_clients(
+        parsed_clients.get("clients") or "", nts, prev_clients, dt, cfg["status"], cache, static)
+    if problems:
+        errors.append(C.garbage_error("clients", problems))
     ss = reports.get("serverstats")
     ss_rate = snapshot.serverstats_rate(ss, prev.get("serverstats") if prev else None, dt)
 

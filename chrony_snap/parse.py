@@ -212,8 +212,7 @@ def parse_clients(text: str):
     integers, so nothing from chronyd reaches the JSON unchecked.
     """
     rows, problems = [], []
-    bad = 0
-    first_bad = None
+    bad = []
     ok_interval = INTERVAL_JSON
     for line in text.splitlines():
         cols = line.split(",")
@@ -222,17 +221,19 @@ def parse_clients(text: str):
             counters = n + d + l + c + cd + cl
             if (counters.isascii() and counters.isdigit()
                     and i in ok_interval and il in ok_interval and ci in ok_interval
-                    and a and len(a) <= 45 and not a.strip(_ADDR_CHARS)):
+                    and a and len(a) <= 45 and not a.strip(ADDR_CHARS)):
                 rows.append(cols)
                 continue
         if not line.strip() or status_line(line) or line.startswith(("Hostname ", "====")):
             continue  # blank, a status reply, or the text-mode table header
-        bad += 1
-        if first_bad is None:
-            first_bad = line
+        bad.append(line)
     if bad:
-        problems.append(_bad("clients", first_bad, f"{bad} unparsable line(s); first shown"))
+        problems.append(bad_lines_problem("clients", bad))
     return rows, problems
 
 
-_ADDR_CHARS = "0123456789abcdefABCDEF.:"  # all an address printed by chronyc -n can contain
+def bad_lines_problem(report, bad):
+    return _bad(report, bad[0], f"{len(bad)} unparsable line(s); first shown")
+
+
+ADDR_CHARS = "0123456789abcdefABCDEF.:"  # all an address printed by chronyc -n can contain

@@ -1,15 +1,14 @@
 """Assemble data.json (schema version 1) from parsed reports. Pure: no I/O.
 
-Clients are encoded row by row straight into JSON text (fields validated by
-parse.parse_clients), which keeps 100k clients fast and small in memory; the
-rest goes through jsonenc.
+Clients are parsed and encoded row by row straight into JSON text, which
+keeps 100k clients fast and small in memory; the rest goes through jsonenc.
 """
 
 import time
 
 from chrony_snap import SCHEMA_VERSION, __version__, fields as F
 from chrony_snap.jsonenc import Raw, dumps, string
-from chrony_snap.parse import INTERVAL_JSON
+from chrony_snap.parse import ADDR_CHARS, INTERVAL_JSON, bad_lines_problem, status_line
 
 STATUSES = ("ok", "warning", "critical")
 
@@ -28,23 +27,27 @@ def classify(packets: int, drops: int, rule: dict) -> str:
     return "ok"
 
 
-def encode_clients(rows, nts, prev, dt, rule, names, static=None):
-    """-> (list of JSON texts, summary dict, new prev counters).
+def encode_clients(text, nts, prev, dt, rule, names, static=None):
+    """`chronyc -c -n clients` text -> (JSON texts, summary, new prev counters, problems).
 
-    Rows come from parse.parse_clients (validated text).  This loop runs once
-    per client per second, so it is written for speed: the status rule is
-    classify() inlined (a test keeps them equal), counters are re-printed
-    through int() so no malformed number can reach the JSON.
+    Parsing and encoding happen in one pass: this loop runs once per client
+    per second (100k clients on a busy pool server), so it is written for
+    speed.  Each line is checked as parse.parse_clients() checks it (same
+    columns, fields.CLIENTS order; a test keeps the two in step): the address
+    may only hold address characters, counters go through int() and
+    intervals through INTERVAL_JSON, so nothing malformed reaches the JSON.
+    The status rule is classify() inlined (a test keeps them equal).
     """
     IJ = INTERVAL_JSON
     NEVER = F.NEVER
+    ADDR = ADDR_CHARS
     crit_d = rule["critical_drops"]
     crit_r = rule["critical_drop_ratio"]
     warn_d = rule["warning_drops"]
     out = []
     append = out.append
     new_prev = {}
-    n_warn = n_crit = v6 = 0
+    n_warn = n_crit = v6 = active = 0
     tot_n = tot_d = tot_c = tot_cd = 0
     sum_pps = sum_dps = 0.0
     have_rate = dt is not None
@@ -53,12 +56,36 @@ def encode_clients(rows, nts, prev, dt, rule, names, static=None):
     get_static = static.get if static else {}.get
     zero_rate = '{"ntp_pps":0.0,"drop_pps":0.0}'
     no_rate = '{"ntp_pps":null,"drop_pps":null}'
-    active = 0
-    for a, n, d, i, il, l, c, cd, ci, cl in rows:
-        n = int(n)
-        d = int(d)
-        c = int(c)
-        cd = int(cd)
+    bad = []
+    for line in text.splitlines():
+        try:
+            a, n, d, i, il, l, c, cd, ci, cl = line.split(",")
+            if not a or a.strip(ADDR) or len(a) > 45:
+                raise ValueError
+            n = int(n)
+            d = int(d)
+            c = int(c)
+            cd = int(cd)
+            i = IJ[i]
+            il = IJ[il]
+            ci = IJ[ci]
+            if l == NEVER:
+                l = "null"
+                recent = False
+            else:
+                li = int(l)
+                l = str(li)
+                recent = li <= 60
+            if cl == NEVER:
+                cl = "null"
+            else:
+                li = int(cl)
+                cl = str(li)
+                recent = recent or li <= 60
+        except (ValueError, KeyError):
+            if line.strip() and not status_line(line) and not line.startswith(("Hostname ", "====")):
+                bad.append(line)
+            continue
         if d >= warn_d:
             if d >= crit_d and d >= crit_r * n:
                 st = "critical"
@@ -68,6 +95,8 @@ def encode_clients(rows, nts, prev, dt, rule, names, static=None):
                 n_warn += 1
         else:
             st = "ok"
+        if recent:
+            active += 1
         tot_n += n
         tot_d += d
         tot_c += c
@@ -86,19 +115,6 @@ def encode_clients(rows, nts, prev, dt, rule, names, static=None):
         else:
             rate = no_rate  # counters went back: chronyd restarted
         new_prev[a] = (n, d)
-        if l == NEVER:
-            l = "null"
-            recent = False
-        else:
-            l = str(int(l))
-            recent = len(l) < 3 and int(l) <= 60
-        if cl == NEVER:
-            cl = "null"
-        else:
-            cl = str(int(cl))
-            recent = recent or (len(cl) < 3 and int(cl) <= 60)
-        if recent:
-            active += 1
         name = get_static(a)
         if name is None:
             e = get_name(a)
@@ -111,10 +127,13 @@ def encode_clients(rows, nts, prev, dt, rule, names, static=None):
         extra = _nts_json(nts.get(a)) if nts is not None else ""
         append(
             f'{{"address":"{a}","family":"{fam}","hostname":{"null" if name is None else string(name)},'
-            f'"status":"{st}","ntp":{{"packets":{n},"drops":{d},"interval_s":{IJ[i]},'
-            f'"interval_limited_s":{IJ[il]},"last_seen_s":{l}}},"cmd":{{"packets":{c},"drops":{cd},'
-            f'"interval_s":{IJ[ci]},"last_seen_s":{cl}}}{extra},"rate":{rate}}}'
+            f'"status":"{st}","ntp":{{"packets":{n},"drops":{d},"interval_s":{i},'
+            f'"interval_limited_s":{il},"last_seen_s":{l}}},"cmd":{{"packets":{c},"drops":{cd},'
+            f'"interval_s":{ci},"last_seen_s":{cl}}}{extra},"rate":{rate}}}'
         )
+    problems = []
+    if bad:
+        problems.append(bad_lines_problem("clients", bad))
     summary = {
         "clients": len(out),
         "ok": len(out) - n_warn - n_crit,
@@ -130,7 +149,7 @@ def encode_clients(rows, nts, prev, dt, rule, names, static=None):
         "ntp_pps": round(sum_pps, 3) if have_rate else None,
         "drop_pps": round(sum_dps, 3) if have_rate else None,
     }
-    return out, summary, new_prev
+    return out, summary, new_prev, problems
 
 
 def _nts_json(k):

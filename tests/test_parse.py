@@ -112,6 +112,23 @@ def test_clients_rows_and_special_values():
     assert parse.last_s(by["127.2.0.1"]["cmd_last_s"]) == 21
 
 
+GARBAGE = [
+    "garbage", "1.2.3.4,x,0,0,0,0,0,0,0,0", "<script>,1,0,127,127,0,0,0,127,0",
+    "127.9.9.9,1,0,99,127,0,0,0,127,0", "127.9.9.9,1,0,127,127,0,0,0,127", '127.1.1.1",1,0,127,127,0,0,0,127,0',
+    ",1,0,127,127,0,0,0,127,0", "127.1.1.2,1,0,127,127,0,0,0,127,0,9", "127.1.1.3,1,0,127,127,zz,0,0,127,0",
+]
+
+
+@pytest.mark.parametrize("line", GARBAGE)
+def test_parser_and_encoder_reject_the_same_lines(line):
+    good = fixture("clients_c_n.csv")
+    rows, problems = parse.parse_clients(good + line + "\n")
+    texts, _, _, eproblems = snapshot.encode_clients(good + line + "\n", None, {}, None, RULES["default"], {})
+    assert len(rows) == len(texts) == 9
+    assert problems == eproblems and len(problems) == 1
+    json.loads("[" + ",".join(texts) + "]")
+
+
 def test_clients_garbage_lines_keep_good_rows():
     text = fixture("clients_c_n.csv")
     mixed = ("garbage\n" + text + "1.2.3.4,x,0,0,0,0,0,0,0,0\n<script>,1,0,127,127,0,0,0,127,0\n"
@@ -155,19 +172,19 @@ def test_status_rules(packets, drops, default, legacy):
 def test_encoder_status_equals_classify():
     rows = [[f"127.0.{p}.{d}", str(p), str(d), "127", "127", "0", "0", "0", "127", "0"]
             for p in range(0, 40, 3) for d in range(0, p + 1, 2)]
+    text = "".join(",".join(r) + "\n" for r in rows)
     for rule in RULES.values():
-        texts, summary, _ = snapshot.encode_clients(rows, None, {}, None, rule, {})
-        for row, text in zip(rows, texts):
-            assert json.loads(text)["status"] == snapshot.classify(int(row[1]), int(row[2]), rule)
+        texts, summary, _, _ = snapshot.encode_clients(text, None, {}, None, rule, {})
+        for row, encoded in zip(rows, texts):
+            assert json.loads(encoded)["status"] == snapshot.classify(int(row[1]), int(row[2]), rule)
         assert summary["ok"] + summary["warning"] + summary["critical"] == len(rows)
 
 
 def test_encode_clients_fields_and_rates():
-    rows, _ = parse.parse_clients(fixture("clients_c_n.csv"))
     prev = {"127.1.0.9": (10, 2), "::1": (3, 0), "127.0.0.1": (99, 0)}
     names = {"127.1.0.1": ("host-a.example", 9e18)}
-    texts, summary, new_prev = snapshot.encode_clients(
-        rows, None, prev, 2.0, RULES["default"], names, {"127.1.0.2": 'static "name"'})
+    texts, summary, new_prev, problems = snapshot.encode_clients(
+        fixture("clients_c_n.csv"), None, prev, 2.0, RULES["default"], names, {"127.1.0.2": 'static "name"'})
     doc = {c["address"]: c for c in json.loads("[" + ",".join(texts) + "]")}
     b = doc["127.1.0.9"]
     assert b["family"] == "ipv4" and b["status"] == "critical"
@@ -188,18 +205,16 @@ def test_encode_clients_fields_and_rates():
 
 
 def test_encode_first_snapshot_has_null_rates():
-    rows, _ = parse.parse_clients(fixture("clients_c_n.csv"))
-    texts, summary, _ = snapshot.encode_clients(rows, None, {}, None, RULES["default"], {})
+    texts, summary, _, _ = snapshot.encode_clients(fixture("clients_c_n.csv"), None, {}, None, RULES["default"], {})
     assert all(json.loads(t)["rate"] == {"ntp_pps": None, "drop_pps": None} for t in texts)
     assert summary["ntp_pps"] is None
 
 
 def test_nts_ke_columns():
-    rows, _ = parse.parse_clients(fixture("clients_c_n.csv"))
     nts_rows, _ = parse.parse_clients(fixture("clients_c_n_k.csv"))
     nts_rows[0][6:10] = ["5", "1", "3", "12"]
     nts = {r[0]: r for r in nts_rows if r[0] != "::1"}
-    texts, _, _ = snapshot.encode_clients(rows, nts, {}, None, RULES["default"], {})
+    texts, _, _, _ = snapshot.encode_clients(fixture("clients_c_n.csv"), nts, {}, None, RULES["default"], {})
     doc = {c["address"]: c for c in map(json.loads, texts)}
     assert doc["127.0.0.1"]["nts_ke"] == {"connections": 5, "drops": 1, "interval_s": 8, "last_seen_s": 12}
     assert doc["127.1.0.1"]["nts_ke"] == {"connections": 0, "drops": 0, "interval_s": None, "last_seen_s": None}
