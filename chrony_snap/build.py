@@ -135,12 +135,11 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
     host = cfg["output"]["host"] or os.uname().nodename
     seq = max(st.get("seq", 0), S.seq_from_snapshot(os.path.join(out, "data.json"))) + 1
     chrony = {"reachable": bool(reachable), "version": version, "socket": ch["socket"] or None}
-    text = snapshot.assemble(
+    data = snapshot.assemble(
         seq=seq, now_wall=now, host=host, cfg=cfg, chrony=chrony, reports=reports,
         client_texts=client_texts, summary=summary, errors=errors,
         duration_ms=round((time.monotonic() - t0) * 1000, 1), ss_rate=ss_rate)
-    data = text.encode("utf-8")
-    del text, client_texts
+    del client_texts
 
     try:
         publish(out, data, cfg["output"])
@@ -188,8 +187,7 @@ def publish(out, data: bytes, out_cfg: dict):
     gz_path = path + ".gz"
     if out_cfg["gzip"]:
         import zlib
-        co = zlib.compressobj(out_cfg["gzip_level"], zlib.DEFLATED, 31)
-        gz = co.compress(data) + co.flush()
+        gz = zlib.compress(data, out_cfg["gzip_level"], 31)  # wbits 31: gzip container
         tmp_gz = os.path.join(out, f".data.json.gz.stage-{os.getpid()}")
         atomic_write(tmp_gz, gz, fsync=out_cfg["fsync"])
         try:

@@ -62,16 +62,6 @@ def _enc(o, w):
             first = False
             _enc(v, w)
         w("]")
-    elif isinstance(o, Raw):
-        w(o.text)
     else:
         raise TypeError(f"cannot encode {c.__name__} as JSON")
 
-
-class Raw:
-    """Already-encoded JSON text, spliced in as is."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str):
-        self.text = text

@@ -48,7 +48,9 @@ def status_line(line: str):
 
 def first_status(text: str):
     """The first non-200 status line of chronyc output, or None.  Status lines
-    carry no comma, so CSV data lines are skipped without a closer look."""
+    carry spaces and no comma; CSV data lines carry neither spaces nor words."""
+    if " " not in text:
+        return None
     for line in text.splitlines():
         if "," not in line:
             st = status_line(line)

@@ -7,7 +7,7 @@ keeps 100k clients fast and small in memory; the rest goes through jsonenc.
 import time
 
 from chrony_snap import SCHEMA_VERSION, __version__, fields as F
-from chrony_snap.jsonenc import Raw, dumps, string
+from chrony_snap.jsonenc import dumps, string
 from chrony_snap.parse import ADDR_CHARS, INTERVAL_JSON, bad_lines_problem, status_line
 
 STATUSES = ("ok", "warning", "critical")
@@ -52,15 +52,15 @@ def encode_clients(text, nts, prev, dt, rule, names, static=None):
     sum_pps = sum_dps = 0.0
     have_rate = dt is not None
     get_prev = prev.get if have_rate else {}.get
-    get_name = names.get
-    get_static = static.get if static else {}.get
+    get_name = names.get if names else None
+    get_static = static.get if static else None
     zero_rate = '{"ntp_pps":0.0,"drop_pps":0.0}'
     no_rate = '{"ntp_pps":null,"drop_pps":null}'
     bad = []
     for line in text.splitlines():
         try:
             a, n, d, i, il, l, c, cd, ci, cl = line.split(",")
-            if not a or a.strip(ADDR) or len(a) > 45:
+            if not a or a.strip(ADDR):
                 raise ValueError
             n = int(n)
             d = int(d)
@@ -101,35 +101,40 @@ def encode_clients(text, nts, prev, dt, rule, names, static=None):
         tot_d += d
         tot_c += c
         tot_cd += cd
+        key = n << 40 | d  # previous counters, packed: one int per client in the state
+        new_prev[a] = key
         p = get_prev(a)
-        if p is None:
-            rate = no_rate
-        elif n == p[0] and d == p[1]:
+        if p == key:
             rate = zero_rate
-        elif n >= p[0] and d >= p[1]:
-            r1 = round((n - p[0]) / dt, 3)
-            r2 = round((d - p[1]) / dt, 3)
-            sum_pps += r1
-            sum_dps += r2
-            rate = f'{{"ntp_pps":{r1!r},"drop_pps":{r2!r}}}'
+        elif p is None:
+            rate = no_rate
         else:
-            rate = no_rate  # counters went back: chronyd restarted
-        new_prev[a] = (n, d)
-        name = get_static(a)
-        if name is None:
+            pn = p >> 40
+            pd = p & 0xFFFFFFFFFF
+            if n >= pn and d >= pd:
+                r1 = round((n - pn) / dt, 3)
+                r2 = round((d - pd) / dt, 3)
+                sum_pps += r1
+                sum_dps += r2
+                rate = f'{{"ntp_pps":{r1!r},"drop_pps":{r2!r}}}'
+            else:
+                rate = no_rate  # counters went back: chronyd restarted
+        name = get_static(a) if get_static else None
+        if name is None and get_name:
             e = get_name(a)
-            name = None if e is None else e[0]
+            if e is not None:
+                name = e[0]
         if ":" in a:
             fam = "ipv6"
             v6 += 1
         else:
             fam = "ipv4"
-        extra = _nts_json(nts.get(a)) if nts is not None else ""
         append(
             f'{{"address":"{a}","family":"{fam}","hostname":{"null" if name is None else string(name)},'
             f'"status":"{st}","ntp":{{"packets":{n},"drops":{d},"interval_s":{i},'
             f'"interval_limited_s":{il},"last_seen_s":{l}}},"cmd":{{"packets":{c},"drops":{cd},'
-            f'"interval_s":{ci},"last_seen_s":{cl}}}{extra},"rate":{rate}}}'
+            f'"interval_s":{ci},"last_seen_s":{cl}}}{_nts_json(nts.get(a)) if nts is not None else ""},'
+            f'"rate":{rate}}}'
         )
     problems = []
     if bad:
@@ -176,7 +181,8 @@ def serverstats_rate(cur, prev, dt):
 
 def assemble(*, seq, now_wall, host, cfg, chrony, reports, client_texts, summary, errors,
              duration_ms, ss_rate):
-    """The whole data.json text. `clients` comes last; schema_version and seq first."""
+    """The whole data.json as UTF-8 bytes. schema_version and seq come first
+    (state.seq_from_snapshot reads them back), `clients` last."""
     page = cfg["page"]
     st = cfg["status"]
     top = {
@@ -203,6 +209,7 @@ def assemble(*, seq, now_wall, host, cfg, chrony, reports, client_texts, summary
         "serverstats_rate": ss_rate,
         "activity": reports.get("activity"),
         "errors": errors,
-        "clients": Raw("[" + ",".join(client_texts) + "]"),
     }
-    return dumps(top)
+    # `clients` goes last, spliced in as bytes: one copy of a large snapshot
+    head = dumps(top)[:-1].encode("utf-8")
+    return b"".join((head, b',"clients":[', ",".join(client_texts).encode("utf-8"), b"]}"))

@@ -181,7 +181,7 @@ def test_encoder_status_equals_classify():
 
 
 def test_encode_clients_fields_and_rates():
-    prev = {"127.1.0.9": (10, 2), "::1": (3, 0), "127.0.0.1": (99, 0)}
+    prev = {"127.1.0.9": 10 << 40 | 2, "::1": 3 << 40, "127.0.0.1": 99 << 40}
     names = {"127.1.0.1": ("host-a.example", 9e18)}
     texts, summary, new_prev, problems = snapshot.encode_clients(
         fixture("clients_c_n.csv"), None, prev, 2.0, RULES["default"], names, {"127.1.0.2": 'static "name"'})
@@ -201,7 +201,7 @@ def test_encode_clients_fields_and_rates():
     assert doc["127.1.0.3"]["hostname"] is None
     assert summary["clients"] == 9 and summary["ipv6"] == 1 and summary["critical"] == 1
     assert summary["ntp_packets"] == 15 + 4 + 20 + 3 and summary["cmd_drops"] == 31
-    assert new_prev["127.1.0.9"] == (20, 10)
+    assert new_prev["127.1.0.9"] == 20 << 40 | 10
 
 
 def test_encode_first_snapshot_has_null_rates():

@@ -36,8 +36,8 @@ def test_wheel_contents_and_identical_site(tmp_path):
     assert "chrony_snap/schema/data-v1.schema.json" in names
     assert "chrony_snap/cli.py" in names and "chrony_snap/build.py" in names
     assert not any("/tests/" in n or n.startswith("tests/") for n in names)
-    entry = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "chrony-snap = chrony_snap.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    script = next(n for n in names if n.endswith(".data/scripts/chrony-snap"))
+    assert "from chrony_snap.cli import main" in zipfile.ZipFile(wheel).read(script).decode()
 
     unpacked = tmp_path / "site-packages"
     zipfile.ZipFile(wheel).extractall(unpacked)
