@@ -1,6 +1,6 @@
 """Configuration: built-in defaults, a TOML file, validation.
 
-Every key is listed in DEFAULTS with its meaning in README.md ("Configuration").
+Every key is listed in SCHEMA with its meaning in README.md ("Configuration").
 Unknown keys and bad values raise ConfigError naming the key (exit 2).
 """
 
@@ -30,7 +30,6 @@ SCHEMA = {
         "skip_loopback": (True, "bool", None),
         "max_lookups_per_tick": (8, "int", (1, 256)),
         "budget_ms": (50, "int", (0, 1000)),
-        "lookup_timeout_s": (2.0, "float", (0.1, 30)),
         "ttl_s": (3600, "int", (1, 86400 * 30)),
         "negative_ttl_s": (600, "int", (1, 86400 * 30)),
     },
