@@ -89,7 +89,15 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
     static = dns.load_names(cfg["dns"]["names_file"], st) if cfg["dns"]["names_file"] else {}
     lookups = dns.start(cache, prev_clients.keys(), now, cfg["dns"], st.get("dns_backoff", 0.0), static)
 
-    results = C.collect(ch)
+    # clients are parsed and encoded while chronyc still prints them (unless
+    # NTS-KE columns must be merged in, which needs `clients -k` complete first)
+    encoder = None
+    if not ch["nts_ke"]:
+        encoder = snapshot.ClientEncoder(None, prev_clients, dt, cfg["status"], cache, static)
+    results = C.collect(ch, {"clients": encoder.feed_bytes} if encoder else None)
+    if encoder is not None:
+        encoder.finish_input()
+        results["clients"].out = "\n".join(encoder.status_lines).encode()  # what diagnose needs
     version = C.chronyc_version(ch["chronyc"], st.setdefault("version_cache", {}))
     sock_state = C.socket_state(ch["socket"])
 
@@ -122,11 +130,14 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
     if lookups is not None:
         st["dns_backoff"] = dns.finish(lookups, cache, now, cfg["dns"], cfg["dns"]["budget_ms"] / 1000.0)
 
-    nts = None
-    if "clients_nts" in parsed_clients:
-        nts = {r[0]: r for r in (parsed_clients["clients_nts"] or [])}
-    client_texts, summary, new_prev_clients, problems = snapshot.encode_clients(
-        parsed_clients.get("clients") or "", nts, prev_clients, dt, cfg["status"], cache, static)
+    clients_res = results["clients"]
+    if clients_res.timed_out or clients_res.spawn_error:
+        encoder = snapshot.ClientEncoder(None, prev_clients, dt, cfg["status"], cache, static)  # nothing trustworthy
+    elif encoder is None:
+        nts = {r[0]: r for r in (parsed_clients.get("clients_nts") or [])}
+        encoder = snapshot.ClientEncoder(nts, prev_clients, dt, cfg["status"], cache, static)
+        encoder.feed(parsed_clients.get("clients") or "")
+    client_texts, summary, new_prev_clients, problems = encoder.finish()
     if problems:
         errors.append(C.garbage_error("clients", problems))
     ss = reports.get("serverstats")

@@ -41,7 +41,7 @@ def argv_for(cfg_chrony: dict, command: str) -> list:
     return argv
 
 
-def collect(cfg_chrony: dict) -> dict:
+def collect(cfg_chrony: dict, sinks=None) -> dict:
     names = ["clients", "tracking", "sources", "sourcestats", "serverstats", "activity"]
     if cfg_chrony["nts_ke"]:
         names.append("clients_nts")
@@ -49,7 +49,7 @@ def collect(cfg_chrony: dict) -> dict:
     for n in names:
         deadline = cfg_chrony["clients_deadline_s"] if n.startswith("clients") else cfg_chrony["reports_deadline_s"]
         jobs.append((n, argv_for(cfg_chrony, COMMANDS[n]), deadline))
-    return run_all(jobs)
+    return run_all(jobs, sinks)
 
 
 def socket_state(path: str) -> str:

@@ -51,10 +51,15 @@ def _env():
     return _ENV
 
 
-def run_all(jobs):
-    """jobs: iterable of (name, argv, timeout_s). Returns {name: Result}."""
+def run_all(jobs, sinks=None):
+    """jobs: iterable of (name, argv, timeout_s). Returns {name: Result}.
+
+    sinks: {name: callable(bytes)} receives that job's stdout as it arrives
+    (so its consumer can work while the command is still running) instead of
+    collecting it in Result.out."""
+    sinks = sinks or {}
     results = {}
-    fdmap = {}          # fd -> (result, chunks, is_stdout)
+    fdmap = {}          # fd -> (result, chunks, sink or None)
     live = {}           # pid -> (result, deadline, [fds])
     poller = select.poll()
     start = time.monotonic()
@@ -81,8 +86,9 @@ def run_all(jobs):
         os.close(wo)
         os.close(we)
         out_chunks, err_chunks = [], []
-        fdmap[ro] = (res, out_chunks, True)
-        fdmap[re_] = (res, err_chunks, False)
+        sink = sinks.get(name)
+        fdmap[ro] = (res, out_chunks, sink)
+        fdmap[re_] = (res, err_chunks, None)
         poller.register(ro, select.POLLIN)
         poller.register(re_, select.POLLIN)
         live[pid] = (res, start + timeout, [ro, re_], out_chunks, err_chunks)
@@ -113,7 +119,11 @@ def run_all(jobs):
                 continue
             data = os.read(fd, 262144)
             if data:
-                fdmap[fd][1].append(data)
+                _res, chunks, sink = fdmap[fd]
+                if sink is None:
+                    chunks.append(data)
+                else:
+                    sink(data)
             else:
                 poller.unregister(fd)
                 os.close(fd)

@@ -28,133 +28,180 @@ def classify(packets: int, drops: int, rule: dict) -> str:
 
 
 def encode_clients(text, nts, prev, dt, rule, names, static=None):
-    """`chronyc -c -n clients` text -> (JSON texts, summary, new prev counters, problems).
+    """`chronyc -c -n clients` text -> (JSON texts, summary, new prev counters, problems)."""
+    enc = ClientEncoder(nts, prev, dt, rule, names, static)
+    enc.feed(text)
+    return enc.finish()
 
-    Parsing and encoding happen in one pass: this loop runs once per client
-    per second (100k clients on a busy pool server), so it is written for
-    speed.  Each line is checked as parse.parse_clients() checks it (same
-    columns, fields.CLIENTS order; a test keeps the two in step): the address
-    may only hold address characters, counters go through int() and
-    intervals through INTERVAL_JSON, so nothing malformed reaches the JSON.
-    The status rule is classify() inlined (a test keeps them equal).
+
+class ClientEncoder:
+    """Parses and encodes `chronyc -c -n clients` output into per-client JSON
+    texts, one pass, fed as chronyc prints (feed_bytes) so that most of the
+    work overlaps chronyc's own run on a large client list.
+
+    This loop runs once per client per second (100k clients on a busy pool
+    server), so it is written for speed.  Each line is checked as
+    parse.parse_clients() checks it (same columns, fields.CLIENTS order; a
+    test keeps the two in step): the address may only hold address
+    characters, counters go through int() and intervals through
+    INTERVAL_JSON, so nothing malformed reaches the JSON.  The status rule is
+    classify() inlined (a test keeps them equal).
     """
-    IJ = INTERVAL_JSON
-    NEVER = F.NEVER
-    ADDR = ADDR_CHARS
-    crit_d = rule["critical_drops"]
-    crit_r = rule["critical_drop_ratio"]
-    warn_d = rule["warning_drops"]
-    out = []
-    append = out.append
-    new_prev = {}
-    n_warn = n_crit = v6 = active = 0
-    tot_n = tot_d = tot_c = tot_cd = 0
-    sum_pps = sum_dps = 0.0
-    have_rate = dt is not None
-    get_prev = prev.get if have_rate else {}.get
-    get_name = names.get if names else None
-    get_static = static.get if static else None
-    zero_rate = '{"ntp_pps":0.0,"drop_pps":0.0}'
-    no_rate = '{"ntp_pps":null,"drop_pps":null}'
-    bad = []
-    for line in text.splitlines():
-        try:
-            a, n, d, i, il, l, c, cd, ci, cl = line.split(",")
-            if not a or a.strip(ADDR):
-                raise ValueError
-            n = int(n)
-            d = int(d)
-            c = int(c)
-            cd = int(cd)
-            i = IJ[i]
-            il = IJ[il]
-            ci = IJ[ci]
-            if l == NEVER:
-                l = "null"
-                recent = False
+
+    def __init__(self, nts, prev, dt, rule, names, static=None):
+        self.nts, self.prev, self.dt, self.rule = nts, prev, dt, rule
+        self.names, self.static = names, static
+        self.out = []
+        self.new_prev = {}
+        self.bad = []
+        self.status_lines = []  # chronyc's replies such as "501 Not authorised", for collect.diagnose
+        self.counts = [0] * 7  # n_warn, n_crit, v6, active, tot_n, tot_d, tot_c
+        self.tot_cd = 0
+        self.sums = [0.0, 0.0]
+        self._tail = b""
+
+    def feed_bytes(self, data: bytes):
+        """A chunk of chronyc's stdout; a partial last line waits for the next."""
+        data = self._tail + data
+        cut = data.rfind(b"\n") + 1
+        self._tail = data[cut:]
+        if cut:
+            self.feed(data[:cut].decode("utf-8", "replace"))
+
+    def feed(self, text: str):
+        IJ = INTERVAL_JSON
+        NEVER = F.NEVER
+        ADDR = ADDR_CHARS
+        rule = self.rule
+        crit_d = rule["critical_drops"]
+        crit_r = rule["critical_drop_ratio"]
+        warn_d = rule["warning_drops"]
+        nts = self.nts
+        dt = self.dt
+        append = self.out.append
+        new_prev = self.new_prev
+        n_warn, n_crit, v6, active, tot_n, tot_d, tot_c = self.counts
+        tot_cd = self.tot_cd
+        sum_pps, sum_dps = self.sums
+        get_prev = self.prev.get if dt is not None else {}.get
+        get_name = self.names.get if self.names else None
+        get_static = self.static.get if self.static else None
+        zero_rate = '{"ntp_pps":0.0,"drop_pps":0.0}'
+        no_rate = '{"ntp_pps":null,"drop_pps":null}'
+        bad = self.bad
+        for line in text.splitlines():
+            try:
+                a, n, d, i, il, l, c, cd, ci, cl = line.split(",")
+                if not a or a.strip(ADDR):
+                    raise ValueError
+                n = int(n)
+                d = int(d)
+                c = int(c)
+                cd = int(cd)
+                i = IJ[i]
+                il = IJ[il]
+                ci = IJ[ci]
+                if l == NEVER:
+                    l = "null"
+                    recent = False
+                else:
+                    li = int(l)
+                    l = str(li)
+                    recent = li <= 60
+                if cl == NEVER:
+                    cl = "null"
+                else:
+                    li = int(cl)
+                    cl = str(li)
+                    recent = recent or li <= 60
+            except (ValueError, KeyError):
+                if status_line(line):
+                    self.status_lines.append(line)
+                elif line.strip() and not line.startswith(("Hostname ", "====")):
+                    bad.append(line)
+                continue
+            if d >= warn_d:
+                if d >= crit_d and d >= crit_r * n:
+                    st = "critical"
+                    n_crit += 1
+                else:
+                    st = "warning"
+                    n_warn += 1
             else:
-                li = int(l)
-                l = str(li)
-                recent = li <= 60
-            if cl == NEVER:
-                cl = "null"
+                st = "ok"
+            if recent:
+                active += 1
+            tot_n += n
+            tot_d += d
+            tot_c += c
+            tot_cd += cd
+            key = n << 40 | d  # previous counters, packed: one int per client in the state
+            new_prev[a] = key
+            p = get_prev(a)
+            if p == key:
+                rate = zero_rate
+            elif p is None:
+                rate = no_rate
             else:
-                li = int(cl)
-                cl = str(li)
-                recent = recent or li <= 60
-        except (ValueError, KeyError):
-            if line.strip() and not status_line(line) and not line.startswith(("Hostname ", "====")):
-                bad.append(line)
-            continue
-        if d >= warn_d:
-            if d >= crit_d and d >= crit_r * n:
-                st = "critical"
-                n_crit += 1
+                pn = p >> 40
+                pd = p & 0xFFFFFFFFFF
+                if n >= pn and d >= pd:
+                    r1 = round((n - pn) / dt, 3)
+                    r2 = round((d - pd) / dt, 3)
+                    sum_pps += r1
+                    sum_dps += r2
+                    rate = f'{{"ntp_pps":{r1!r},"drop_pps":{r2!r}}}'
+                else:
+                    rate = no_rate  # counters went back: chronyd restarted
+            name = get_static(a) if get_static else None
+            if name is None and get_name:
+                e = get_name(a)
+                if e is not None:
+                    name = e[0]
+            if ":" in a:
+                fam = "ipv6"
+                v6 += 1
             else:
-                st = "warning"
-                n_warn += 1
-        else:
-            st = "ok"
-        if recent:
-            active += 1
-        tot_n += n
-        tot_d += d
-        tot_c += c
-        tot_cd += cd
-        key = n << 40 | d  # previous counters, packed: one int per client in the state
-        new_prev[a] = key
-        p = get_prev(a)
-        if p == key:
-            rate = zero_rate
-        elif p is None:
-            rate = no_rate
-        else:
-            pn = p >> 40
-            pd = p & 0xFFFFFFFFFF
-            if n >= pn and d >= pd:
-                r1 = round((n - pn) / dt, 3)
-                r2 = round((d - pd) / dt, 3)
-                sum_pps += r1
-                sum_dps += r2
-                rate = f'{{"ntp_pps":{r1!r},"drop_pps":{r2!r}}}'
-            else:
-                rate = no_rate  # counters went back: chronyd restarted
-        name = get_static(a) if get_static else None
-        if name is None and get_name:
-            e = get_name(a)
-            if e is not None:
-                name = e[0]
-        if ":" in a:
-            fam = "ipv6"
-            v6 += 1
-        else:
-            fam = "ipv4"
-        append(
-            f'{{"address":"{a}","family":"{fam}","hostname":{"null" if name is None else string(name)},'
-            f'"status":"{st}","ntp":{{"packets":{n},"drops":{d},"interval_s":{i},'
-            f'"interval_limited_s":{il},"last_seen_s":{l}}},"cmd":{{"packets":{c},"drops":{cd},'
-            f'"interval_s":{ci},"last_seen_s":{cl}}}{_nts_json(nts.get(a)) if nts is not None else ""},'
-            f'"rate":{rate}}}'
-        )
-    problems = []
-    if bad:
-        problems.append(bad_lines_problem("clients", bad))
-    summary = {
-        "clients": len(out),
-        "ok": len(out) - n_warn - n_crit,
-        "warning": n_warn,
-        "critical": n_crit,
-        "ipv4": len(out) - v6,
-        "ipv6": v6,
-        "active_60s": active,
-        "ntp_packets": tot_n,
-        "ntp_drops": tot_d,
-        "cmd_packets": tot_c,
-        "cmd_drops": tot_cd,
-        "ntp_pps": round(sum_pps, 3) if have_rate else None,
-        "drop_pps": round(sum_dps, 3) if have_rate else None,
-    }
-    return out, summary, new_prev, problems
+                fam = "ipv4"
+            append(
+                f'{{"address":"{a}","family":"{fam}","hostname":{"null" if name is None else string(name)},'
+                f'"status":"{st}","ntp":{{"packets":{n},"drops":{d},"interval_s":{i},'
+                f'"interval_limited_s":{il},"last_seen_s":{l}}},"cmd":{{"packets":{c},"drops":{cd},'
+                f'"interval_s":{ci},"last_seen_s":{cl}}}{_nts_json(nts.get(a)) if nts is not None else ""},'
+                f'"rate":{rate}}}'
+            )
+        self.counts = [n_warn, n_crit, v6, active, tot_n, tot_d, tot_c]
+        self.tot_cd = tot_cd
+        self.sums = [sum_pps, sum_dps]
+
+    def finish_input(self):
+        """The stream ended: a last line without a newline still counts."""
+        if self._tail:
+            tail, self._tail = self._tail, b""
+            self.feed(tail.decode("utf-8", "replace"))
+
+    def finish(self):
+        self.finish_input()
+        out = self.out
+        n_warn, n_crit, v6, active, tot_n, tot_d, tot_c = self.counts
+        have_rate = self.dt is not None
+        problems = [bad_lines_problem("clients", self.bad)] if self.bad else []
+        summary = {
+            "clients": len(out),
+            "ok": len(out) - n_warn - n_crit,
+            "warning": n_warn,
+            "critical": n_crit,
+            "ipv4": len(out) - v6,
+            "ipv6": v6,
+            "active_60s": active,
+            "ntp_packets": tot_n,
+            "ntp_drops": tot_d,
+            "cmd_packets": tot_c,
+            "cmd_drops": self.tot_cd,
+            "ntp_pps": round(self.sums[0], 3) if have_rate else None,
+            "drop_pps": round(self.sums[1], 3) if have_rate else None,
+        }
+        return out, summary, self.new_prev, problems
 
 
 def _nts_json(k):

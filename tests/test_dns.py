@@ -40,7 +40,9 @@ def test_reverse_names_cached(sandbox, short_tmp):
         first = {c["address"]: c["hostname"] for c in read_snapshot(short_tmp / "www")["clients"]}
         assert set(first.values()) == {None}  # the first tick starts no lookups: nothing known yet
         assert dns.queries == []
-        build_in_netless_ns(short_tmp, sandbox, short_tmp / "st", cfg)
+        build_in_netless_ns(short_tmp, sandbox, short_tmp / "st", cfg)  # lookups run during this tick
+        assert len(dns.queries) >= 4
+        build_in_netless_ns(short_tmp, sandbox, short_tmp / "st", cfg)  # ... and show from the next one
         doc = read_snapshot(short_tmp / "www")
         host = {c["address"]: c["hostname"] for c in doc["clients"]}
         assert host[ADDRS[0]] == "alpha.test.example" and host[ADDRS[1]] == "beta.test.example"
