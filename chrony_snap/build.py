@@ -91,9 +91,14 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
 
     # clients are parsed and encoded while chronyc still prints them (unless
     # NTS-KE columns must be merged in, which needs `clients -k` complete first)
-    encoder = None
-    if not ch["nts_ke"]:
-        encoder = snapshot.ClientEncoder(None, prev_clients, dt, cfg["status"], cache, static)
+    def new_encoder(nts=None):
+        gz = None
+        if cfg["output"]["gzip"]:
+            from chrony_snap.gz import StreamingGzip
+            gz = StreamingGzip(cfg["output"]["gzip_level"])
+        return snapshot.ClientEncoder(nts, prev_clients, dt, cfg["status"], cache, static, gz)
+
+    encoder = None if ch["nts_ke"] else new_encoder()
     results = C.collect(ch, {"clients": encoder.feed_bytes} if encoder else None)
     if encoder is not None:
         encoder.finish_input()
@@ -132,12 +137,12 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
 
     clients_res = results["clients"]
     if clients_res.timed_out or clients_res.spawn_error:
-        encoder = snapshot.ClientEncoder(None, prev_clients, dt, cfg["status"], cache, static)  # nothing trustworthy
+        encoder = new_encoder()  # a partial list is not trustworthy: none
     elif encoder is None:
         nts = {r[0]: r for r in (parsed_clients.get("clients_nts") or [])}
-        encoder = snapshot.ClientEncoder(nts, prev_clients, dt, cfg["status"], cache, static)
+        encoder = new_encoder(nts)
         encoder.feed(parsed_clients.get("clients") or "")
-    client_texts, summary, new_prev_clients, problems = encoder.finish()
+    chunks, summary, new_prev_clients, problems = encoder.finish()
     if problems:
         errors.append(C.garbage_error("clients", problems))
     ss = reports.get("serverstats")
@@ -146,14 +151,18 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
     host = cfg["output"]["host"] or os.uname().nodename
     seq = max(st.get("seq", 0), S.seq_from_snapshot(os.path.join(out, "data.json"))) + 1
     chrony = {"reachable": bool(reachable), "version": version, "socket": ch["socket"] or None}
-    data = snapshot.assemble(
+    head = snapshot.assemble_head(
         seq=seq, now_wall=now, host=host, cfg=cfg, chrony=chrony, reports=reports,
-        client_texts=client_texts, summary=summary, errors=errors,
-        duration_ms=round((time.monotonic() - t0) * 1000, 1), ss_rate=ss_rate)
-    del client_texts
+        summary=summary, errors=errors, duration_ms=round((time.monotonic() - t0) * 1000, 1), ss_rate=ss_rate)
+    data = b"".join((head, *chunks, snapshot.CLOSE))
+    del chunks
+    gz = None
+    if encoder.gzip is not None:
+        encoder.gzip.body(snapshot.CLOSE)
+        gz = encoder.gzip.finish(head, data)
 
     try:
-        publish(out, data, cfg["output"])
+        publish(out, data, gz, cfg["output"])
     except OSError as e:
         log(f"cannot write {os.path.join(out, 'data.json')}: {e.strerror or e}; "
             "the previous snapshot stays in place")
@@ -161,7 +170,7 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
 
     rc = 0
     if render_page:
-        rc = ensure_page(out, cfg, host)
+        rc = ensure_page(out, cfg, host, st)
 
     # log each problem once when it starts and once when it clears
     active = {f"{e['report']}|{e['code']}": e for e in errors}
@@ -187,7 +196,7 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
     return rc
 
 
-def publish(out, data: bytes, out_cfg: dict):
+def publish(out, data: bytes, gz: bytes | None, out_cfg: dict):
     """Write data.json (and data.json.gz) so a reader never sees a torn file.
 
     Both temp files are written completely before either is renamed into
@@ -196,9 +205,7 @@ def publish(out, data: bytes, out_cfg: dict):
     """
     path = os.path.join(out, "data.json")
     gz_path = path + ".gz"
-    if out_cfg["gzip"]:
-        import zlib
-        gz = zlib.compress(data, out_cfg["gzip_level"], 31)  # wbits 31: gzip container
+    if gz is not None:
         tmp_gz = os.path.join(out, f".data.json.gz.stage-{os.getpid()}")
         atomic_write(tmp_gz, gz, fsync=out_cfg["fsync"])
         try:
@@ -215,7 +222,9 @@ def publish(out, data: bytes, out_cfg: dict):
             pass
 
 
-def ensure_page(out, cfg, host) -> int:
+def ensure_page(out, cfg, host, st=None) -> int:
+    """Render the page when its inputs changed. A broken template is reported
+    once (st remembers the failed inputs) and the previous page stays."""
     from chrony_snap import site
     page = cfg["page"]
     dirs = {"templates": page["templates_dir"] or None, "assets": page["assets_dir"] or None}
@@ -223,8 +232,14 @@ def ensure_page(out, cfg, host) -> int:
         key = site.inputs_key(page, **dirs) + "\n" + host
         if site.is_current(out, key):
             return 0
+        if st is not None and st.get("page_failed") == key:
+            return 1
         site.render(out, page, key, host, **dirs)
     except Exception as e:  # a broken template must not stop data.json
         log(f"cannot render the page in {out}: {type(e).__name__}: {e}; the previous page stays in place")
+        if st is not None and "key" in locals():
+            st["page_failed"] = key
         return 1
+    if st is not None:
+        st.pop("page_failed", None)
     return 0

@@ -28,10 +28,11 @@ def classify(packets: int, drops: int, rule: dict) -> str:
 
 
 def encode_clients(text, nts, prev, dt, rule, names, static=None):
-    """`chronyc -c -n clients` text -> (JSON texts, summary, new prev counters, problems)."""
+    """`chronyc -c -n clients` text -> (JSON array bytes, summary, new prev counters, problems)."""
     enc = ClientEncoder(nts, prev, dt, rule, names, static)
     enc.feed(text)
-    return enc.finish()
+    chunks, summary, new_prev, problems = enc.finish()
+    return b"".join((b"[", *chunks, b"]")), summary, new_prev, problems
 
 
 class ClientEncoder:
@@ -48,10 +49,12 @@ class ClientEncoder:
     classify() inlined (a test keeps them equal).
     """
 
-    def __init__(self, nts, prev, dt, rule, names, static=None):
+    def __init__(self, nts, prev, dt, rule, names, static=None, gzip=None):
         self.nts, self.prev, self.dt, self.rule = nts, prev, dt, rule
         self.names, self.static = names, static
-        self.out = []
+        self.gzip = gzip        # a gz.StreamingGzip fed with each encoded batch, or None
+        self.chunks = []        # UTF-8 JSON of the clients, batch by batch, comma-separated
+        self.n = 0
         self.new_prev = {}
         self.bad = []
         self.status_lines = []  # chronyc's replies such as "501 Not authorised", for collect.diagnose
@@ -78,7 +81,8 @@ class ClientEncoder:
         warn_d = rule["warning_drops"]
         nts = self.nts
         dt = self.dt
-        append = self.out.append
+        batch = []
+        append = batch.append
         new_prev = self.new_prev
         n_warn, n_crit, v6, active, tot_n, tot_d, tot_c = self.counts
         tot_cd = self.tot_cd
@@ -172,6 +176,14 @@ class ClientEncoder:
             )
         self.counts = [n_warn, n_crit, v6, active, tot_n, tot_d, tot_c]
         self.tot_cd = tot_cd
+        if batch:
+            chunk = ",".join(batch).encode("utf-8")
+            if self.n:
+                chunk = b"," + chunk
+            self.n += len(batch)
+            self.chunks.append(chunk)
+            if self.gzip is not None:
+                self.gzip.body(chunk)
         self.sums = [sum_pps, sum_dps]
 
     def finish_input(self):
@@ -182,16 +194,16 @@ class ClientEncoder:
 
     def finish(self):
         self.finish_input()
-        out = self.out
+        count = self.n
         n_warn, n_crit, v6, active, tot_n, tot_d, tot_c = self.counts
         have_rate = self.dt is not None
         problems = [bad_lines_problem("clients", self.bad)] if self.bad else []
         summary = {
-            "clients": len(out),
-            "ok": len(out) - n_warn - n_crit,
+            "clients": count,
+            "ok": count - n_warn - n_crit,
             "warning": n_warn,
             "critical": n_crit,
-            "ipv4": len(out) - v6,
+            "ipv4": count - v6,
             "ipv6": v6,
             "active_60s": active,
             "ntp_packets": tot_n,
@@ -201,7 +213,7 @@ class ClientEncoder:
             "ntp_pps": round(self.sums[0], 3) if have_rate else None,
             "drop_pps": round(self.sums[1], 3) if have_rate else None,
         }
-        return out, summary, self.new_prev, problems
+        return self.chunks, summary, self.new_prev, problems
 
 
 def _nts_json(k):
@@ -226,10 +238,10 @@ def serverstats_rate(cur, prev, dt):
     return out
 
 
-def assemble(*, seq, now_wall, host, cfg, chrony, reports, client_texts, summary, errors,
-             duration_ms, ss_rate):
-    """The whole data.json as UTF-8 bytes. schema_version and seq come first
-    (state.seq_from_snapshot reads them back), `clients` last."""
+def assemble_head(*, seq, now_wall, host, cfg, chrony, reports, summary, errors, duration_ms, ss_rate):
+    """data.json up to the clients array: UTF-8 bytes ending in `"clients":[`.
+    schema_version and seq come first (state.seq_from_snapshot reads them
+    back); the clients follow (ClientEncoder.chunks), then CLOSE."""
     page = cfg["page"]
     st = cfg["status"]
     top = {
@@ -257,6 +269,7 @@ def assemble(*, seq, now_wall, host, cfg, chrony, reports, client_texts, summary
         "activity": reports.get("activity"),
         "errors": errors,
     }
-    # `clients` goes last, spliced in as bytes: one copy of a large snapshot
-    head = dumps(top)[:-1].encode("utf-8")
-    return b"".join((head, b',"clients":[', ",".join(client_texts).encode("utf-8"), b"]}"))
+    return dumps(top)[:-1].encode("utf-8") + b',"clients":['
+
+
+CLOSE = b"]}"

@@ -331,3 +331,25 @@ def test_page_rendered_only_when_inputs_change(sandbox, short_tmp):
     html.unlink()
     run_build(out, socket=sandbox.socket, state=state, config=cfg)
     assert html.exists()
+
+
+def test_broken_template_keeps_page_and_data_flowing(sandbox, short_tmp):
+    import shutil
+    from snaputil import MINISITE
+    tpl = short_tmp / "tpl"
+    shutil.copytree(MINISITE / "templates", tpl)
+    out, state = short_tmp / "www", short_tmp / "st"
+    cfg = write_config(short_tmp / "c.toml",
+                       f'[page]\ntemplates_dir = "{tpl}"\nassets_dir = "{MINISITE}/assets"\n', minisite=False)
+    run_build(out, socket=sandbox.socket, state=state, config=cfg)
+    good = (out / "index.html").read_bytes()
+    (tpl / "index.html").write_text("{% if %}broken")
+    r = run_build(out, socket=sandbox.socket, state=state, config=cfg, check=False)
+    assert r.returncode == 1 and "cannot render the page" in r.stderr
+    assert (out / "index.html").read_bytes() == good and read_snapshot(out)["seq"] == 2
+    r = run_build(out, socket=sandbox.socket, state=state, config=cfg, check=False)
+    assert r.returncode == 1 and r.stderr == ""  # reported once, not re-rendered every second
+    assert read_snapshot(out)["seq"] == 3
+    (tpl / "index.html").write_text("<p>fixed {{ title }}</p>")
+    run_build(out, socket=sandbox.socket, state=state, config=cfg)
+    assert "fixed" in (out / "index.html").read_text()
