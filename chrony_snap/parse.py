@@ -222,6 +222,7 @@ def parse_clients(text: str):
             a, n, d, i, il, l, c, cd, ci, cl = cols
             counters = n + d + l + c + cd + cl
             if (counters.isascii() and counters.isdigit()
+                    and (len(l) == 1 or l[0] != "0") and (len(cl) == 1 or cl[0] != "0")
                     and i in ok_interval and il in ok_interval and ci in ok_interval
                     and a and len(a) <= 45 and not a.strip(ADDR_CHARS)):
                 rows.append(cols)

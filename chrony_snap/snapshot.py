@@ -72,6 +72,8 @@ class ClientEncoder:
             self.feed(data[:cut].decode("utf-8", "replace"))
 
     def feed(self, text: str):
+        if not text.isascii():
+            text = _ascii_lines(text, self.bad)
         IJ = INTERVAL_JSON
         NEVER = F.NEVER
         ADDR = ADDR_CHARS
@@ -105,19 +107,22 @@ class ClientEncoder:
                 i = IJ[i]
                 il = IJ[il]
                 ci = IJ[ci]
+                # Last columns go into the JSON as printed, so they must be
+                # plain JSON numbers: ASCII digits (the text is ASCII), no
+                # leading zero (chronyc prints none)
                 if l == NEVER:
                     l = "null"
                     recent = False
+                elif l.isdigit() and (len(l) == 1 or l[0] != "0"):
+                    recent = len(l) == 1 or (len(l) == 2 and l <= "60")
                 else:
-                    li = int(l)
-                    l = str(li)
-                    recent = li <= 60
+                    raise ValueError
                 if cl == NEVER:
                     cl = "null"
+                elif cl.isdigit() and (len(cl) == 1 or cl[0] != "0"):
+                    recent = recent or len(cl) == 1 or (len(cl) == 2 and cl <= "60")
                 else:
-                    li = int(cl)
-                    cl = str(li)
-                    recent = recent or li <= 60
+                    raise ValueError
             except (ValueError, KeyError):
                 if status_line(line):
                     self.status_lines.append(line)
@@ -214,6 +219,14 @@ class ClientEncoder:
             "drop_pps": round(self.sums[1], 3) if have_rate else None,
         }
         return self.chunks, summary, self.new_prev, problems
+
+
+def _ascii_lines(text: str, bad: list) -> str:
+    """Move non-ASCII lines (chronyc -n prints none) to `bad`."""
+    keep = []
+    for line in text.splitlines():
+        (keep if line.isascii() else bad).append(line)
+    return "\n".join(keep) + "\n"
 
 
 def _nts_json(k):
