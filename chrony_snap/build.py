@@ -8,10 +8,7 @@ import sys
 import time
 
 from chrony_snap import collect as C, config, dns, parse, snapshot, state as S
-from chrony_snap.writer import atomic_write
-
-REPORTS = ("tracking", "sources", "sourcestats", "serverstats", "activity")
-
+from chrony_snap.writer import StreamingFile
 
 def _boot():
     """(boot id, seconds since boot): a clock no NTP step can move."""
@@ -45,7 +42,6 @@ def load_config(path, st):
 def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, render_page=True):
     t0 = time.monotonic()
     state_dir = state_dir or S.DEFAULT_DIR
-    lock_fd = None
     persist = True
     try:
         S.ensure_dir(state_dir)
@@ -57,7 +53,7 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
         log(f"cannot use state directory {state_dir}: {e.strerror}; running without state "
             "(no rates, no DNS cache, problems logged every run)")
         persist = False
-    st = S.load(state_dir, log) if persist else {}
+    st = S.load(state_dir, "state", log) if persist else {}
 
     try:
         cfg, ident = load_config(config_path, st)
@@ -69,37 +65,46 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
         ch["chronyc"] = chronyc
     if socket is not None:
         ch["socket"] = socket
-
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:
         log(f"cannot create output directory {out}: {e.strerror}")
         return 1
 
+    # chronyc starts first; what follows overlaps its run
+    running = C.start(ch)
     now = time.time()
     boot_id, since_boot = _boot()
-    prev = st.get("prev")
+    prev = S.load(state_dir, "prev", log) if persist else {}
     dt = None
-    if prev and prev.get("boot_id") == boot_id and prev.get("since_boot") is not None:
+    if prev.get("boot_id") == boot_id and prev.get("since_boot") is not None:
         dt = since_boot - prev["since_boot"]
         if dt <= 0.001:
             dt = None
-    prev_clients = prev.get("clients", {}) if prev else {}
-    cache = st.setdefault("dns", {})
+    prev_clients = prev.get("clients", {})
+    cache = S.load(state_dir, "dns", log) if persist else {}
     static = dns.load_names(cfg["dns"]["names_file"], st) if cfg["dns"]["names_file"] else {}
     lookups = dns.start(cache, prev_clients.keys(), now, cfg["dns"], st.get("dns_backoff", 0.0), static)
 
-    # clients are parsed and encoded while chronyc still prints them (unless
-    # NTS-KE columns must be merged in, which needs `clients -k` complete first)
-    def new_encoder(nts=None):
-        gz = None
-        if cfg["output"]["gzip"]:
-            from chrony_snap.gz import StreamingGzip
-            gz = StreamingGzip(cfg["output"]["gzip_level"])
-        return snapshot.ClientEncoder(nts, prev_clients, dt, cfg["status"], cache, static, gz)
+    host = cfg["output"]["host"] or os.uname().nodename
+    seq = max(st.get("seq", 0), S.seq_from_snapshot(os.path.join(out, "data.json"))) + 1
+    head = snapshot.head_bytes(seq=seq, now_wall=now, host=host, cfg=cfg)
+    try:
+        dest = StreamingFile(os.path.join(out, "data.json"),
+                             cfg["output"]["gzip_level"] if cfg["output"]["gzip"] else None, cfg["output"]["fsync"])
+    except OSError as e:
+        running.wait()
+        log(f"cannot write {os.path.join(out, 'data.json')}: {e.strerror or e}; the previous snapshot stays in place")
+        return 1
+    dest.write(head)
 
+    def new_encoder(nts=None):
+        return snapshot.ClientEncoder(nts, prev_clients, dt, cfg["status"], cache, static, dest.write)
+
+    # clients are parsed, encoded, written and compressed while chronyc still
+    # prints them (unless NTS-KE columns must be merged in first)
     encoder = None if ch["nts_ke"] else new_encoder()
-    results = C.collect(ch, {"clients": encoder.feed_bytes} if encoder else None)
+    results = running.wait({"clients": encoder.feed_bytes} if encoder else None)
     if encoder is not None:
         encoder.finish_input()
         results["clients"].out = "\n".join(encoder.status_lines).encode()  # what diagnose needs
@@ -109,7 +114,6 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
     errors = []
     reachable = None
     reports = {}
-    parsed_clients = {}
     for name, res in results.items():
         deadline = ch["clients_deadline_s"] if name.startswith("clients") else ch["reports_deadline_s"]
         err, ok = C.diagnose(name, res, ch, sock_state, deadline)
@@ -119,58 +123,45 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
             reachable = False
         if err is not None:
             errors.append(err)
-        if res.timed_out or res.spawn_error:
-            value, problems = None, []
-        else:
-            value, problems = C.PARSERS[name](res.out.decode("utf-8", "replace"))
+        if name == "clients" and encoder is not None:
+            continue
+        value, problems = (None, []) if res.timed_out or res.spawn_error else \
+            C.PARSERS[name](res.out.decode("utf-8", "replace"))
         if problems:
             errors.append(C.garbage_error(name, problems))
-        if err is not None and not value:
-            value = None  # unknown, not "empty"
-        if name.startswith("clients"):
-            parsed_clients[name] = value
-        else:
-            reports[name] = value
-
-    if lookups is not None:
-        st["dns_backoff"] = dns.finish(lookups, cache, now, cfg["dns"], cfg["dns"]["budget_ms"] / 1000.0)
+        reports[name] = None if err is not None and not value else value  # unknown, not "empty"
 
     clients_res = results["clients"]
     if clients_res.timed_out or clients_res.spawn_error:
-        encoder = new_encoder()  # a partial list is not trustworthy: none
+        if encoder is not None and encoder.n:
+            dest.reset()  # a partial client list is not trustworthy: none
+            dest.write(head)
+        encoder = new_encoder()
     elif encoder is None:
-        nts = {r[0]: r for r in (parsed_clients.get("clients_nts") or [])}
-        encoder = new_encoder(nts)
-        encoder.feed(parsed_clients.get("clients") or "")
-    chunks, summary, new_prev_clients, problems = encoder.finish()
+        encoder = new_encoder({r[0]: r for r in (reports.pop("clients_nts", None) or [])})
+        encoder.feed(reports.pop("clients", None) or "")
+    summary, new_prev_clients, problems = encoder.finish()
     if problems:
         errors.append(C.garbage_error("clients", problems))
+    reports.pop("clients", None)
+    reports.pop("clients_nts", None)
+    if lookups is not None:
+        st["dns_backoff"] = dns.finish(lookups, cache, now, cfg["dns"], cfg["dns"]["budget_ms"] / 1000.0)
+
     ss = reports.get("serverstats")
-    ss_rate = snapshot.serverstats_rate(ss, prev.get("serverstats") if prev else None, dt)
-
-    host = cfg["output"]["host"] or os.uname().nodename
-    seq = max(st.get("seq", 0), S.seq_from_snapshot(os.path.join(out, "data.json"))) + 1
+    ss_rate = snapshot.serverstats_rate(ss, prev.get("serverstats"), dt)
     chrony = {"reachable": bool(reachable), "version": version, "socket": ch["socket"] or None}
-    head = snapshot.assemble_head(
-        seq=seq, now_wall=now, host=host, cfg=cfg, chrony=chrony, reports=reports,
-        summary=summary, errors=errors, duration_ms=round((time.monotonic() - t0) * 1000, 1), ss_rate=ss_rate)
-    data = b"".join((head, *chunks, snapshot.CLOSE))
-    del chunks
-    gz = None
-    if encoder.gzip is not None:
-        encoder.gzip.body(snapshot.CLOSE)
-        gz = encoder.gzip.finish(head, data)
-
+    dest.write(snapshot.tail_bytes(
+        cfg=cfg, chrony=chrony, reports=reports, summary=summary, errors=errors,
+        duration_ms=round((time.monotonic() - t0) * 1000, 1), ss_rate=ss_rate))
     try:
-        publish(out, data, gz, cfg["output"])
+        dest.commit()
     except OSError as e:
         log(f"cannot write {os.path.join(out, 'data.json')}: {e.strerror or e}; "
             "the previous snapshot stays in place")
         return 1
 
-    rc = 0
-    if render_page:
-        rc = ensure_page(out, cfg, host, st)
+    rc = ensure_page(out, cfg, host, st) if render_page else 0
 
     # log each problem once when it starts and once when it clears
     active = {f"{e['report']}|{e['code']}": e for e in errors}
@@ -185,41 +176,17 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
 
     if persist:
         st["seq"] = seq
-        st["prev"] = {"boot_id": boot_id, "since_boot": since_boot, "clients": new_prev_clients,
-                      "serverstats": ss}
         dns.prune(cache, now, new_prev_clients)
         try:
-            S.save(state_dir, st)
+            S.save(state_dir, "prev", {"boot_id": boot_id, "since_boot": since_boot,
+                                       "clients": new_prev_clients, "serverstats": ss})
+            if lookups is not None or not cache:
+                S.save(state_dir, "dns", cache)
+            S.save(state_dir, "state", st)
         except OSError as e:
             log(f"cannot save state in {state_dir}: {e.strerror}")
         os.close(lock_fd)
     return rc
-
-
-def publish(out, data: bytes, gz: bytes | None, out_cfg: dict):
-    """Write data.json (and data.json.gz) so a reader never sees a torn file.
-
-    Both temp files are written completely before either is renamed into
-    place; when gzip is off a stale data.json.gz is removed so nginx's
-    gzip_static cannot serve old data.
-    """
-    path = os.path.join(out, "data.json")
-    gz_path = path + ".gz"
-    if gz is not None:
-        tmp_gz = os.path.join(out, f".data.json.gz.stage-{os.getpid()}")
-        atomic_write(tmp_gz, gz, fsync=out_cfg["fsync"])
-        try:
-            atomic_write(path, data, fsync=out_cfg["fsync"])
-        except BaseException:
-            os.unlink(tmp_gz)
-            raise
-        os.replace(tmp_gz, gz_path)
-    else:
-        atomic_write(path, data, fsync=out_cfg["fsync"])
-        try:
-            os.unlink(gz_path)
-        except FileNotFoundError:
-            pass
 
 
 def ensure_page(out, cfg, host, st=None) -> int:

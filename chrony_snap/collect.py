@@ -7,7 +7,7 @@ turns a failed call into an error record with a hint a human can act on.
 import os
 
 from chrony_snap import parse
-from chrony_snap.runner import run_all, which
+from chrony_snap.runner import run_all, start as run_start, which
 
 # report name -> chronyc command (never `clients -r`: it resets everyone's counters)
 COMMANDS = {
@@ -41,7 +41,8 @@ def argv_for(cfg_chrony: dict, command: str) -> list:
     return argv
 
 
-def collect(cfg_chrony: dict, sinks=None) -> dict:
+def start(cfg_chrony: dict):
+    """Start one chronyc per report; returns a runner.Running to wait() on."""
     names = ["clients", "tracking", "sources", "sourcestats", "serverstats", "activity"]
     if cfg_chrony["nts_ke"]:
         names.append("clients_nts")
@@ -49,7 +50,7 @@ def collect(cfg_chrony: dict, sinks=None) -> dict:
     for n in names:
         deadline = cfg_chrony["clients_deadline_s"] if n.startswith("clients") else cfg_chrony["reports_deadline_s"]
         jobs.append((n, argv_for(cfg_chrony, COMMANDS[n]), deadline))
-    return run_all(jobs, sinks)
+    return run_start(jobs)
 
 
 def socket_state(path: str) -> str:

@@ -14,7 +14,8 @@ _ENV = None
 
 
 class Result:
-    __slots__ = ("name", "argv", "rc", "out", "err", "timed_out", "spawn_error", "elapsed")
+    __slots__ = ("name", "argv", "rc", "out", "err", "timed_out", "spawn_error", "elapsed",
+                 "out_chunks", "err_chunks")
 
     def __init__(self, name, argv):
         self.name = name
@@ -52,20 +53,85 @@ def _env():
 
 
 def run_all(jobs, sinks=None):
-    """jobs: iterable of (name, argv, timeout_s). Returns {name: Result}.
+    """jobs: iterable of (name, argv, timeout_s). Returns {name: Result}."""
+    return start(jobs).wait(sinks)
 
-    sinks: {name: callable(bytes)} receives that job's stdout as it arrives
-    (so its consumer can work while the command is still running) instead of
-    collecting it in Result.out."""
-    sinks = sinks or {}
-    results = {}
-    fdmap = {}          # fd -> (result, chunks, sink or None)
-    live = {}           # pid -> (result, deadline, [fds])
-    poller = select.poll()
-    start = time.monotonic()
+
+class Running:
+    """Commands started by start(); wait() collects them."""
+
+    def __init__(self):
+        self.results = {}
+        self.live = {}      # pid -> (result, deadline, stdout fd, stderr fd)
+        self.t0 = time.monotonic()
+
+    def wait(self, sinks=None):
+        """Read every command's output until it exits or passes its deadline
+        (then it is killed with SIGKILL and marked timed out).
+
+        sinks: {name: callable(bytes)} receives that command's stdout as it
+        arrives (so its consumer works while the command still runs) instead
+        of collecting it in Result.out.  A sink must not raise."""
+        sinks = sinks or {}
+        poller = select.poll()
+        fdmap = {}      # fd -> (chunks, sink or None)
+        deadline_of = {}
+        for pid, (res, deadline, ro, re_) in self.live.items():
+            res.out_chunks, res.err_chunks = [], []
+            fdmap[ro] = (res.out_chunks, sinks.get(res.name))
+            fdmap[re_] = (res.err_chunks, None)
+            deadline_of[pid] = deadline
+            poller.register(ro, select.POLLIN)
+            poller.register(re_, select.POLLIN)
+        open_fds = set(fdmap)
+        while open_fds:
+            now = time.monotonic()
+            for pid, (res, deadline, ro, re_) in self.live.items():
+                if not res.timed_out and now >= deadline and (ro in open_fds or re_ in open_fds):
+                    res.timed_out = True
+                    try:
+                        os.kill(pid, 9)  # SIGKILL (the signal module would import enum)
+                    except ProcessLookupError:
+                        pass
+                    for fd in (ro, re_):
+                        if fd in open_fds:
+                            poller.unregister(fd)
+                            os.close(fd)
+                            open_fds.discard(fd)
+            if not open_fds:
+                break
+            next_deadline = min(d for (r, d, ro, re_) in self.live.values() if ro in open_fds or re_ in open_fds)
+            wait_ms = max(0, int((next_deadline - now) * 1000) + 1)
+            for fd, _ev in poller.poll(wait_ms):
+                if fd not in open_fds:
+                    continue
+                data = os.read(fd, 262144)
+                if data:
+                    chunks, sink = fdmap[fd]
+                    if sink is None:
+                        chunks.append(data)
+                    else:
+                        sink(data)
+                else:
+                    poller.unregister(fd)
+                    os.close(fd)
+                    open_fds.discard(fd)
+        for pid, (res, deadline, ro, re_) in self.live.items():
+            _, status = os.waitpid(pid, 0)
+            res.rc = os.waitstatus_to_exitcode(status)
+            res.out = b"".join(res.out_chunks)
+            res.err = b"".join(res.err_chunks)
+            res.elapsed = time.monotonic() - self.t0
+        self.live = {}
+        return self.results
+
+
+def start(jobs) -> Running:
+    """Start every job at once: (name, argv, timeout_s); output waits in pipes."""
+    run = Running()
     for name, argv, timeout in jobs:
         res = Result(name, argv)
-        results[name] = res
+        run.results[name] = res
         exe = which(argv[0])
         if exe is None:
             res.spawn_error = f"{argv[0]}: command not found"
@@ -85,54 +151,5 @@ def run_all(jobs, sinks=None):
             continue
         os.close(wo)
         os.close(we)
-        out_chunks, err_chunks = [], []
-        sink = sinks.get(name)
-        fdmap[ro] = (res, out_chunks, sink)
-        fdmap[re_] = (res, err_chunks, None)
-        poller.register(ro, select.POLLIN)
-        poller.register(re_, select.POLLIN)
-        live[pid] = (res, start + timeout, [ro, re_], out_chunks, err_chunks)
-
-    open_fds = set(fdmap)
-    while open_fds:
-        now = time.monotonic()
-        # kill what is past its deadline
-        for pid, (res, deadline, fds, _o, _e) in live.items():
-            if not res.timed_out and now >= deadline and any(fd in open_fds for fd in fds):
-                res.timed_out = True
-                try:
-                    os.kill(pid, 9)  # SIGKILL (the signal module would import enum)
-                except ProcessLookupError:
-                    pass
-                for fd in fds:
-                    if fd in open_fds:
-                        poller.unregister(fd)
-                        os.close(fd)
-                        open_fds.discard(fd)
-        if not open_fds:
-            break
-        next_deadline = min(d for (r, d, fds, _o, _e) in live.values()
-                            if any(fd in open_fds for fd in fds))
-        wait_ms = max(0, int((next_deadline - now) * 1000) + 1)
-        for fd, _ev in poller.poll(wait_ms):
-            if fd not in open_fds:
-                continue
-            data = os.read(fd, 262144)
-            if data:
-                _res, chunks, sink = fdmap[fd]
-                if sink is None:
-                    chunks.append(data)
-                else:
-                    sink(data)
-            else:
-                poller.unregister(fd)
-                os.close(fd)
-                open_fds.discard(fd)
-
-    for pid, (res, deadline, fds, out_chunks, err_chunks) in live.items():
-        _, status = os.waitpid(pid, 0)
-        res.rc = os.waitstatus_to_exitcode(status)
-        res.out = b"".join(out_chunks)
-        res.err = b"".join(err_chunks)
-        res.elapsed = time.monotonic() - start
-    return results
+        run.live[pid] = (res, run.t0 + timeout, ro, re_)
+    return run

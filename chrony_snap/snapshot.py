@@ -29,9 +29,10 @@ def classify(packets: int, drops: int, rule: dict) -> str:
 
 def encode_clients(text, nts, prev, dt, rule, names, static=None):
     """`chronyc -c -n clients` text -> (JSON array bytes, summary, new prev counters, problems)."""
-    enc = ClientEncoder(nts, prev, dt, rule, names, static)
+    chunks = []
+    enc = ClientEncoder(nts, prev, dt, rule, names, static, chunks.append)
     enc.feed(text)
-    chunks, summary, new_prev, problems = enc.finish()
+    summary, new_prev, problems = enc.finish()
     return b"".join((b"[", *chunks, b"]")), summary, new_prev, problems
 
 
@@ -49,11 +50,10 @@ class ClientEncoder:
     classify() inlined (a test keeps them equal).
     """
 
-    def __init__(self, nts, prev, dt, rule, names, static=None, gzip=None):
+    def __init__(self, nts, prev, dt, rule, names, static, sink):
         self.nts, self.prev, self.dt, self.rule = nts, prev, dt, rule
         self.names, self.static = names, static
-        self.gzip = gzip        # a gz.StreamingGzip fed with each encoded batch, or None
-        self.chunks = []        # UTF-8 JSON of the clients, batch by batch, comma-separated
+        self.sink = sink        # gets the clients' UTF-8 JSON, batch by batch, comma-separated
         self.n = 0
         self.new_prev = {}
         self.bad = []
@@ -186,9 +186,7 @@ class ClientEncoder:
             if self.n:
                 chunk = b"," + chunk
             self.n += len(batch)
-            self.chunks.append(chunk)
-            if self.gzip is not None:
-                self.gzip.body(chunk)
+            self.sink(chunk)
         self.sums = [sum_pps, sum_dps]
 
     def finish_input(self):
@@ -218,7 +216,7 @@ class ClientEncoder:
             "ntp_pps": round(self.sums[0], 3) if have_rate else None,
             "drop_pps": round(self.sums[1], 3) if have_rate else None,
         }
-        return self.chunks, summary, self.new_prev, problems
+        return summary, self.new_prev, problems
 
 
 def _ascii_lines(text: str, bad: list) -> str:
@@ -251,12 +249,11 @@ def serverstats_rate(cur, prev, dt):
     return out
 
 
-def assemble_head(*, seq, now_wall, host, cfg, chrony, reports, summary, errors, duration_ms, ss_rate):
-    """data.json up to the clients array: UTF-8 bytes ending in `"clients":[`.
-    schema_version and seq come first (state.seq_from_snapshot reads them
-    back); the clients follow (ClientEncoder.chunks), then CLOSE."""
+def head_bytes(*, seq, now_wall, host, cfg):
+    """data.json up to the clients array, known before chronyc answers:
+    schema_version, generated_at and seq come first (state.seq_from_snapshot
+    reads seq back from the first bytes)."""
     page = cfg["page"]
-    st = cfg["status"]
     top = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": rfc3339(now_wall),
@@ -265,6 +262,14 @@ def assemble_head(*, seq, now_wall, host, cfg, chrony, reports, summary, errors,
         "generator": {"name": "chrony-snap", "version": __version__},
         "refresh_s": page["refresh_s"],
         "stale_after_s": page["refresh_s"] * page["stale_after_refreshes"],
+    }
+    return dumps(top)[:-1].encode("utf-8") + b',"clients":['
+
+
+def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate):
+    """The rest of data.json, after the clients array."""
+    st = cfg["status"]
+    rest = {
         "duration_ms": duration_ms,
         "chrony": chrony,
         "status_rule": {
@@ -282,7 +287,5 @@ def assemble_head(*, seq, now_wall, host, cfg, chrony, reports, summary, errors,
         "activity": reports.get("activity"),
         "errors": errors,
     }
-    return dumps(top)[:-1].encode("utf-8") + b',"clients":['
+    return b"]," + dumps(rest)[1:].encode("utf-8")
 
-
-CLOSE = b"]}"

@@ -1,8 +1,10 @@
-"""State kept between ticks (I/O edge): seq, previous counters, DNS cache,
-cached config, problems already logged.
+"""State kept between ticks (I/O edge), in three files written atomically:
+state.bin (seq, cached config, chronyc version, problems already logged),
+prev.bin (each client's previous counters, for rates), dns.bin (the name
+cache).  The small one is read before chronyc starts (it holds the config);
+the large ones while chronyc runs.
 
-Stored with ``marshal`` (a builtin: no import cost) in STATE_DIR/state.bin,
-written atomically.  Missing or unreadable state starts fresh with a warning;
+Stored with ``marshal`` (a builtin: no import cost).  Missing or unreadable state starts fresh with a warning;
 a lock file makes a second concurrent run skip instead of racing.
 """
 
@@ -12,7 +14,7 @@ import os
 from chrony_snap.writer import atomic_write
 
 DEFAULT_DIR = "/var/lib/chrony-snap"
-FORMAT = 2
+FORMAT = 3
 
 
 class Busy(Exception):
@@ -35,8 +37,8 @@ def ensure_dir(state_dir: str):
     os.makedirs(state_dir, mode=0o750, exist_ok=True)
 
 
-def load(state_dir: str, warn) -> dict:
-    path = os.path.join(state_dir, "state.bin")
+def load(state_dir: str, name: str, warn) -> dict:
+    path = os.path.join(state_dir, f"{name}.bin")
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -46,8 +48,8 @@ def load(state_dir: str, warn) -> dict:
         warn(f"cannot read state {path}: {e.strerror}; starting fresh")
         return {}
     try:
-        st = marshal.loads(data)
-        if not isinstance(st, dict) or st.get("format") != FORMAT:
+        fmt, st = marshal.loads(data)
+        if fmt != FORMAT or not isinstance(st, dict):
             raise ValueError("unknown format")
     except (ValueError, EOFError, TypeError) as e:
         warn(f"state {path} is unreadable ({e}); starting fresh")
@@ -55,9 +57,8 @@ def load(state_dir: str, warn) -> dict:
     return st
 
 
-def save(state_dir: str, st: dict):
-    st["format"] = FORMAT
-    atomic_write(os.path.join(state_dir, "state.bin"), marshal.dumps(st), mode=0o640)
+def save(state_dir: str, name: str, st: dict):
+    atomic_write(os.path.join(state_dir, f"{name}.bin"), marshal.dumps((FORMAT, st)), mode=0o640)
 
 
 def seq_from_snapshot(path: str) -> int:

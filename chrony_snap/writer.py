@@ -16,10 +16,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, fsync: bool = False)
     try:
         try:
             os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            _write_all(fd, data)
             if fsync:
                 os.fsync(fd)
         finally:
@@ -31,3 +28,116 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, fsync: bool = False)
         except OSError:
             pass
         raise
+
+
+class StreamingFile:
+    """A file (and optionally its .gz twin) written as it is produced, into
+    dot-prefixed temp files beside the target; commit() renames them into
+    place, abort() removes them.  A reader sees the previous file until the
+    rename, never a partial one.
+
+    write() keeps an OSError (disk full, I/O error) instead of raising it in
+    the middle of a stream; commit() raises it, leaving the old files alone.
+    """
+
+    def __init__(self, path: str, gzip_level: int | None = None, fsync: bool = False, mode: int = 0o644):
+        d, name = os.path.split(path)
+        self.path, self.gz_path, self.fsync = path, path + ".gz", fsync
+        self.tmp = os.path.join(d, f".{name}.tmp-{os.getpid()}")
+        self.gz_tmp = os.path.join(d, f".{name}.gz.tmp-{os.getpid()}") if gzip_level else None
+        self.level = gzip_level
+        self.error = None
+        self.fd = self.gzfd = None
+        try:
+            self.fd = self._open(self.tmp, mode)
+            if self.gz_tmp:
+                self.gzfd = self._open(self.gz_tmp, mode)
+        except BaseException:
+            self.abort()
+            raise
+        self._co = self._compressor()
+
+    @staticmethod
+    def _open(path, mode):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+        os.fchmod(fd, mode)
+        return fd
+
+    def _compressor(self):
+        if not self.level:
+            return None
+        import zlib
+        return zlib.compressobj(self.level, zlib.DEFLATED, 31)  # wbits 31: gzip header and CRC
+
+    def write(self, data: bytes):
+        if self.error is not None or not data:
+            return
+        try:
+            _write_all(self.fd, data)
+            if self._co is not None:
+                z = self._co.compress(data)
+                if z:
+                    _write_all(self.gzfd, z)
+        except OSError as e:
+            self.error = e
+
+    def reset(self):
+        """Start the file over (what was streamed turned out to be unusable)."""
+        for fd in (self.fd, self.gzfd):
+            if fd is not None:
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+        self._co = self._compressor()
+
+    def commit(self):
+        if self._co is not None and self.error is None:
+            try:
+                _write_all(self.gzfd, self._co.flush())
+            except OSError as e:
+                self.error = e
+        if self.error is not None:
+            self.abort()
+            raise self.error
+        try:
+            if self.fsync:
+                os.fsync(self.fd)
+                if self.gzfd is not None:
+                    os.fsync(self.gzfd)
+            self._close()
+            os.replace(self.tmp, self.path)
+            if self.gz_tmp:
+                os.replace(self.gz_tmp, self.gz_path)
+            else:
+                try:
+                    os.unlink(self.gz_path)  # gzip is off: a stale .gz must not be served
+                except FileNotFoundError:
+                    pass
+        except BaseException:
+            self.abort()
+            raise
+
+    def _close(self):
+        for attr in ("fd", "gzfd"):
+            fd = getattr(self, attr)
+            if fd is not None:
+                setattr(self, attr, None)
+                os.close(fd)
+
+    def abort(self):
+        try:
+            self._close()
+        except OSError:
+            pass
+        for p in (self.tmp, self.gz_tmp):
+            if p:
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]

@@ -275,25 +275,27 @@ def test_diagnose_hints():
     assert collect.diagnose("tracking", _Res(fixture("tracking_c.csv")), CH, "present", 1) == (None, True)
 
 
-def test_streamed_encoding_and_gzip_equal_one_shot():
+def test_streamed_encoding_and_gzip_equal_one_shot(tmp_path):
     """Fed in arbitrary byte chunks (as chronyc prints), the encoder gives the
-    same JSON, and the streamed gzip decompresses to exactly data.json."""
+    same JSON, and the streamed .gz decompresses to exactly data.json."""
     import gzip
 
-    from chrony_snap.gz import StreamingGzip
+    from chrony_snap.writer import StreamingFile
 
     text = fixture("clients_1000_c_n.csv") + fixture("clients_c_n.csv")
     one_shot, summary1, prev1, _ = snapshot.encode_clients(text, None, {}, None, RULES["default"], {})
     data = text.encode()
     for size in (1, 7, 4096, 1 << 20):
-        gz = StreamingGzip(1)
-        enc = snapshot.ClientEncoder(None, {}, None, RULES["default"], {}, None, gz)
+        dest = StreamingFile(str(tmp_path / "data.json"), 1)
+        dest.write(b'{"x":1,"clients":[')
+        enc = snapshot.ClientEncoder(None, {}, None, RULES["default"], {}, None, dest.write)
         for i in range(0, len(data), size):
             enc.feed_bytes(data[i:i + size])
-        chunks, summary, prev, problems = enc.finish()
-        head = b'{"x":1,"clients":['
-        whole = b"".join((head, *chunks, snapshot.CLOSE))
-        gz.body(snapshot.CLOSE)
+        summary, prev, problems = enc.finish()
+        dest.write(b"]}")
+        dest.commit()
+        whole = (tmp_path / "data.json").read_bytes()
         assert json.loads(whole)["clients"] == json.loads(one_shot)
-        assert gzip.decompress(gz.finish(head, whole)) == whole
+        assert gzip.decompress((tmp_path / "data.json.gz").read_bytes()) == whole
         assert (summary, prev, problems) == (summary1, prev1, [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.json", "data.json.gz"]
