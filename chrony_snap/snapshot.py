@@ -172,12 +172,13 @@ class ClientEncoder:
                 v6 += 1
             else:
                 fam = "ipv4"
+            # two f-strings: past ~30 parts CPython builds one through a list and join
             append(
                 f'{{"address":"{a}","family":"{fam}","hostname":{"null" if name is None else string(name)},'
                 f'"status":"{st}","ntp":{{"packets":{n},"drops":{d},"interval_s":{i},'
-                f'"interval_limited_s":{il},"last_seen_s":{l}}},"cmd":{{"packets":{c},"drops":{cd},'
-                f'"interval_s":{ci},"last_seen_s":{cl}}}{_nts_json(nts.get(a)) if nts is not None else ""},'
-                f'"rate":{rate}}}'
+                f'"interval_limited_s":{il},"last_seen_s":{l}}}'
+                + f',"cmd":{{"packets":{c},"drops":{cd},"interval_s":{ci},"last_seen_s":{cl}}}'
+                f'{_nts_json(nts.get(a)) if nts is not None else ""},"rate":{rate}}}'
             )
         self.counts = [n_warn, n_crit, v6, active, tot_n, tot_d, tot_c]
         self.tot_cd = tot_cd
