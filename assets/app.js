@@ -21,7 +21,7 @@
   var ST_TEXT = ["OK", "Warning", "Critical"];
   var ST_ICON = ["✓", "!", "✕"];
   var MAX_EXCEPT = 10000;
-  var OVERSCAN = 160; // px above and below the viewport
+  var OVERSCAN = 120; // px above and below the viewport
   var HIDDEN_CHARS = /[\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/;
 
   function $(id) { return D.getElementById(id); }
@@ -109,46 +109,8 @@
   function nn(v) { return typeof v === "number" ? v : NaN; } // null/absent -> NaN
 
   // ------------------------------------------------------------ addresses
-  function v4num(a) {
-    var p = a.split(".");
-    if (p.length !== 4) return -1;
-    var n = 0;
-    for (var i = 0; i < 4; i++) {
-      var s = p[i];
-      if (!/^\d{1,3}$/.test(s)) return -1;
-      var x = +s;
-      if (x > 255) return -1;
-      n = n * 256 + x;
-    }
-    return n;
-  }
-  function v6hex(a) { // 32 lowercase hex digits, or null
-    var s = a.toLowerCase();
-    if (s.indexOf(".") >= 0) {
-      var c = s.lastIndexOf(":"), v = v4num(s.slice(c + 1));
-      if (c < 0 || v < 0) return null;
-      s = s.slice(0, c + 1) + Math.floor(v / 65536).toString(16) + ":" + (v % 65536).toString(16);
-    }
-    var groups, dbl = s.indexOf("::");
-    if (dbl >= 0) {
-      if (s.indexOf("::", dbl + 1) >= 0) return null;
-      var h = s.slice(0, dbl), t = s.slice(dbl + 2);
-      var hg = h ? h.split(":") : [], tg = t ? t.split(":") : [];
-      if (hg.length + tg.length > 7) return null;
-      groups = hg;
-      for (var z = hg.length + tg.length; z < 8; z++) groups.push("0");
-      groups = groups.concat(tg);
-    } else {
-      groups = s.split(":");
-      if (groups.length !== 8) return null;
-    }
-    var out = "";
-    for (var i = 0; i < 8; i++) {
-      if (!/^[0-9a-f]{1,4}$/.test(groups[i])) return null;
-      out += ("000" + groups[i]).slice(-4);
-    }
-    return out;
-  }
+  var MODEL = W.ChronySnapModel;
+  var v4num = MODEL.v4num, v6hex = MODEL.v6hex;
   function parseCidr(q) {
     var m = /^([0-9a-f:.]+)\/(\d{1,3})$/i.exec(q);
     if (!m) return null;
@@ -204,101 +166,33 @@
   function isOpen(a) { return S.allOpen !== S.except.has(a); }
 
   // ------------------------------------------------------------ columnar model
-  var COLS = ["nPk", "nDr", "nInt", "nIntL", "nLast", "cPk", "cDr", "cInt", "cLast",
-              "kCo", "kDr", "kInt", "kLast", "rPps", "rDps", "last"];
+  // Built by model.js (in a worker, or on this thread as a fallback); here we
+  // only adopt it. Address-derived arrays and strings arrive only when changed.
+  var COLS = MODEL.COLS;
   var M = { n: 0, ver: 0, addr: [], host: [], hostL: [], fam: null, st: null, v4: null, v6: null,
-            rank: null, byAddr: null, index: new Map(), c: {}, kHas: null, hasNts: false };
+            rank: null, byAddr: null, index: null, c: {}, kHas: null, hasNts: false, sameOrder: false };
 
-  function ingest(list) {
-    var n = list.length, prev = M;
-    var addr = new Array(n), host = new Array(n);
-    var same = prev.n === n;
-    var k = 0;
-    for (var i = 0; i < n; i++) {
-      var o = list[i];
-      if (!o || typeof o.address !== "string") continue; // malformed row: skip
-      addr[k] = o.address;
-      host[k] = typeof o.hostname === "string" ? o.hostname : null;
-      if (same && prev.addr[k] !== o.address) same = false;
-      list[k] = o;
-      k++;
-    }
-    if (k !== n) { n = k; addr.length = n; host.length = n; same = same && prev.n === n; }
-    var m = { n: n, ver: prev.ver + 1, addr: addr, host: host, c: {}, sameOrder: same && n > 0 };
-    var c = m.c;
-    for (var j = 0; j < COLS.length; j++) c[COLS[j]] = new Float64Array(n);
-    var st = m.st = new Uint8Array(n), kHas = m.kHas = new Int8Array(n);
-    var hostL = m.hostL = new Array(n);
-    var hasNts = false;
-    var nPk = c.nPk, nDr = c.nDr, nInt = c.nInt, nIntL = c.nIntL, nLast = c.nLast, cPk = c.cPk,
-        cDr = c.cDr, cInt = c.cInt, cLast = c.cLast, kCo = c.kCo, kDr = c.kDr, kInt = c.kInt,
-        kLast = c.kLast, rPps = c.rPps, rDps = c.rDps, last = c.last;
-    for (i = 0; i < n; i++) {
-      o = list[i];
-      var s = ST_CODE[o.status];
-      st[i] = s === undefined ? 0 : s;
-      var h = host[i];
-      hostL[i] = h === null ? null : (same && prev.host[i] === h ? prev.hostL[i] : h.toLowerCase());
-      var t = o.ntp || {}, q = o.cmd || {}, r = o.rate || {};
-      nPk[i] = nn(t.packets); nDr[i] = nn(t.drops); nInt[i] = nn(t.interval_s);
-      nIntL[i] = nn(t.interval_limited_s); nLast[i] = nn(t.last_seen_s);
-      cPk[i] = nn(q.packets); cDr[i] = nn(q.drops); cInt[i] = nn(q.interval_s); cLast[i] = nn(q.last_seen_s);
-      rPps[i] = nn(r.ntp_pps); rDps[i] = nn(r.drop_pps);
-      var l = nLast[i], l2 = cLast[i];
-      if (l !== l || l2 < l) l = l2;
-      if ("nts_ke" in o) {
-        hasNts = true;
-        var x = o.nts_ke;
-        if (x) {
-          kHas[i] = 1;
-          kCo[i] = nn(x.connections); kDr[i] = nn(x.drops); kInt[i] = nn(x.interval_s); kLast[i] = nn(x.last_seen_s);
-          if (l !== l || kLast[i] < l) l = kLast[i];
-        } else { kHas[i] = 0; kCo[i] = kDr[i] = kInt[i] = kLast[i] = NaN; }
-      } else { kHas[i] = -1; kCo[i] = kDr[i] = kInt[i] = kLast[i] = NaN; }
-      last[i] = l;
-    }
-    m.hasNts = hasNts;
-    if (m.sameOrder) { // address-derived data is unchanged
-      m.fam = prev.fam; m.v4 = prev.v4; m.v6 = prev.v6; m.rank = prev.rank; m.byAddr = prev.byAddr;
-      m.index = prev.index;
+  function adopt(msg) {
+    var prev = M;
+    var m = { n: msg.n, ver: prev.ver + 1, c: msg.c, st: msg.st, kHas: msg.kHas, hasNts: msg.hasNts,
+              sameOrder: !msg.addrChanged && prev.ver > 0, index: null };
+    if (msg.addrChanged) {
+      m.addr = msg.addr; m.fam = msg.fam; m.v4 = msg.v4; m.v6 = msg.v6; m.rank = msg.rank; m.byAddr = msg.byAddr;
     } else {
-      addressOrder(m);
+      m.addr = prev.addr; m.fam = prev.fam; m.v4 = prev.v4; m.v6 = prev.v6; m.rank = prev.rank;
+      m.byAddr = prev.byAddr; m.index = prev.index;
     }
+    if (msg.hostChanged || msg.addrChanged) { m.host = msg.host; m.hostL = msg.hostL; }
+    else { m.host = prev.host; m.hostL = prev.hostL; }
     M = m;
   }
-
-  function addressOrder(m) {
-    var n = m.n, addr = m.addr;
-    var fam = m.fam = new Uint8Array(n), v4 = m.v4 = new Float64Array(n), v6 = m.v6 = new Array(n);
-    var n4 = 0, l6 = [], lx = [];
-    var index = m.index = new Map();
-    for (var i = 0; i < n; i++) {
-      var a = addr[i];
-      index.set(a, i);
-      var x = a.indexOf(":") < 0 ? v4num(a) : -1;
-      if (x >= 0) { fam[i] = 4; v4[i] = x; n4++; continue; }
-      var h = v6hex(a);
-      if (h !== null) { fam[i] = 6; v6[i] = h; l6.push(i); } else { fam[i] = 0; lx.push(i); }
+  function addrIndex() { // address -> model index, built when first needed
+    if (!M.index) {
+      var ix = new Map();
+      for (var i = 0; i < M.n; i++) ix.set(M.addr[i], i);
+      M.index = ix;
     }
-    var byAddr = m.byAddr = new Uint32Array(n), r = 0;
-    var SH = 1048576; // 2^20: v4 (< 2^32) * 2^20 + index stays exact in a double
-    if (n <= SH) {
-      var keys = new Float64Array(n4), kk = 0;
-      for (i = 0; i < n; i++) if (fam[i] === 4) keys[kk++] = v4[i] * SH + i;
-      keys.sort();
-      for (i = 0; i < n4; i++) byAddr[r++] = keys[i] % SH;
-    } else {
-      var l4 = [];
-      for (i = 0; i < n; i++) if (fam[i] === 4) l4.push(i);
-      l4.sort(function (a, b) { return v4[a] - v4[b]; });
-      for (i = 0; i < l4.length; i++) byAddr[r++] = l4[i];
-    }
-    l6.sort(function (a, b) { return v6[a] < v6[b] ? -1 : v6[a] > v6[b] ? 1 : 0; });
-    for (i = 0; i < l6.length; i++) byAddr[r++] = l6[i];
-    lx.sort(function (a, b) { return addr[a] < addr[b] ? -1 : addr[a] > addr[b] ? 1 : 0; });
-    for (i = 0; i < lx.length; i++) byAddr[r++] = lx[i];
-    var rank = m.rank = new Uint32Array(n);
-    for (i = 0; i < n; i++) rank[byAddr[i]] = i;
+    return M.index;
   }
 
   // ------------------------------------------------------------ sort + filter
@@ -451,14 +345,15 @@
       var pos = new Int32Array(M.n).fill(-1);
       for (var p = 0; p < n; p++) pos[V[p]] = p;
       if (!S.allOpen) {
+        var ix = addrIndex();
         ex.forEach(function (a) {
-          var i = M.index.get(a);
+          var i = ix.get(a);
           if (i !== undefined && pos[i] >= 0) openRow[(pos[i] / cols) | 0] = 1;
         });
       } else {
-        var closed = new Uint16Array(rows);
+        var closed = new Uint16Array(rows), ix2 = addrIndex();
         ex.forEach(function (a) {
-          var i = M.index.get(a);
+          var i = ix2.get(a);
           if (i !== undefined && pos[i] >= 0) closed[(pos[i] / cols) | 0]++;
         });
         for (var r = 0; r < rows; r++) {
@@ -495,9 +390,8 @@
     var badge = el("span", "badge"), ico = el("span", "ico"), stt = el("span", "st-text");
     ico.setAttribute("aria-hidden", "true");
     badge.append(ico, stt);
-    var addr = el("bdi", "addr mono"), fam = el("span", "fam"), chev = el("span", "chev", "▸");
-    chev.setAttribute("aria-hidden", "true");
-    head.append(badge, addr, fam, chev);
+    var addr = el("bdi", "addr mono"), fam = el("span", "fam"); // the chevron is CSS (::after)
+    head.append(badge, addr, fam);
     var name = el("bdi", "name");
     var stats = el("div", "stats");
     var sP = el("span", "s-pk"), sD = el("span", "s-dr"), sL = el("span", "s-last"), sR = el("span", "s-rate");
@@ -536,7 +430,9 @@
     setAttr(r.head, "aria-expanded", open ? "true" : "false");
     setAttr(r.head, "aria-label", (h === null ? a : a + " (" + h + ")") + ", status " + ST_TEXT[st] + (open ? ", details shown" : ""));
     if (open) {
-      if (!r.det) { r.det = makeDetails(card); card.appendChild(r.det.root); }
+      var nts = M.kHas[i] >= 0;
+      if (r.det && r.det.nts !== nts) { card.removeChild(r.det.root); r.det = null; }
+      if (!r.det) { r.det = makeDetails(card, nts); card.appendChild(r.det.root); }
       setAttr(r.head, "aria-controls", card._id + "-d");
       fillDetails(r.det, i);
     } else if (r.det) {
@@ -548,9 +444,9 @@
   }
 
   var DET_ROWS = [["Packets", "nPk", "cPk", "kCo", fInt], ["Drops", "nDr", "cDr", "kDr", fInt],
-                  ["Interval", "nInt", "cInt", "kInt", fDur], ["Interval, rate-limited", "nIntL", null, null, fDur],
+                  ["Interval", "nInt", "cInt", "kInt", fDur], ["Interval (limited)", "nIntL", null, null, fDur],
                   ["Last seen", "nLast", "cLast", "kLast", fAgo]];
-  function makeDetails(card) {
+  function makeDetails(card, nts) {
     var root = el("div", "det");
     root.id = card._id + "-d";
     var fn = el("div", "fullname"), k = el("span", "k", "Hostname"), v = el("bdi", "v"), warn = el("span", "hidden-chars", "⚠ contains invisible or direction-changing characters");
@@ -558,43 +454,38 @@
     var tbl = el("table", "dt"), tb = el("tbody");
     var hr = el("tr");
     hr.append(el("td"), el("th", null, "NTP"), el("th", null, "Command"));
-    var ntsTh = el("th", "nts", "NTS-KE");
-    hr.append(ntsTh);
+    if (nts) hr.append(el("th", null, "NTS-KE"));
+    for (var s = 1; s < hr.children.length; s++) hr.children[s].scope = "col";
     tb.append(hr);
     var cells = [];
     for (var j = 0; j < DET_ROWS.length; j++) {
       var tr = el("tr"), th = el("th", null, DET_ROWS[j][0]);
       th.scope = "row";
-      var a = el("td"), b = el("td"), cc = el("td", "nts");
-      tr.append(th, a, b, cc);
+      var row = [el("td"), el("td")];
+      if (nts) row.push(el("td"));
+      tr.append(th, row[0], row[1]);
+      if (nts) tr.append(row[2]);
       tb.append(tr);
-      cells.push([a, b, cc]);
+      cells.push(row);
     }
-    for (var s = 1; s < 4; s++) hr.children[s].scope = "col";
     tbl.append(tb);
     var rate = el("p", "rate");
-    var rt = el("span", "r-pps"), rd = el("span", "r-dps"), rs = el("span", "r-share");
-    rate.append(rt, rd, rs);
     root.append(fn, tbl, rate);
-    return { root: root, name: v, warn: warn, cells: cells, tbl: tbl, rt: rt, rd: rd, rs: rs };
+    return { root: root, name: v, warn: warn, cells: cells, rate: rate, nts: nts };
   }
   function fillDetails(d, i) {
     var c = M.c, h = M.host[i], kh = M.kHas[i];
     setText(d.name, h === null ? "none known" : h);
     setHidden(d.warn, !(h !== null && HIDDEN_CHARS.test(h)));
-    var nts = kh >= 0;
-    var tcls = "dt" + (nts ? " with-nts" : "");
-    if (d.tbl.className !== tcls) d.tbl.className = tcls;
     for (var j = 0; j < DET_ROWS.length; j++) {
       var row = DET_ROWS[j], f = row[4], cells = d.cells[j];
       setText(cells[0], f(c[row[1]][i]));
       setText(cells[1], row[2] ? f(c[row[2]][i]) : "–");
-      setText(cells[2], !nts ? "" : kh === 0 ? (j === 0 ? "none" : "–") : row[3] ? f(c[row[3]][i]) : "–");
+      if (d.nts) setText(cells[2], kh === 0 ? (j === 0 ? "none" : "–") : row[3] ? f(c[row[3]][i]) : "–");
     }
-    setText(d.rt, "Request rate " + fRate(c.rPps[i]));
-    setText(d.rd, "drop rate " + fRate(c.rDps[i]));
     var p = c.nPk[i], dr = c.nDr[i];
-    setText(d.rs, p > 0 ? "dropped " + (+(100 * dr / p).toPrecision(3)) + " % of NTP requests" : "");
+    setText(d.rate, "Request rate " + fRate(c.rPps[i]) + " · drop rate " + fRate(c.rDps[i]) +
+      (p > 0 ? " · " + (+(100 * dr / p).toPrecision(3)) + " % of NTP requests dropped" : ""));
   }
 
   function renderWindow() {
@@ -675,7 +566,6 @@
 
   // ------------------------------------------------------------ header, summary, health
   var haveData = false, clientsUnknown = false, clientsAsOf = 0;
-  var snap = null; // last good snapshot, without its client list
   function setSummary(sm) {
     sm = sm || {};
     setText($("sum-clients"), fInt(nn(sm.clients)));
@@ -914,8 +804,9 @@
   }
 
   // ------------------------------------------------------------ applying a snapshot
-  function apply(j, tResp, tParsed) {
-    if (!j || typeof j !== "object" || Array.isArray(j)) throw new Error("data.json is not a JSON object");
+  // msg: {meta: data.json without clients, same: seq unchanged, n, c, st, ...model}
+  function apply(msg) {
+    var j = msg.meta;
     if (j.schema_version !== 1) throw new Error("data.json schema_version " + j.schema_version + " is not supported by this page; reload it");
     var changed = j.seq !== lastSeq;
     if (changed) { lastSeq = j.seq; lastChangeAt = Date.now(); }
@@ -923,23 +814,20 @@
     genMs = isFinite(g) ? g : 0;
     if (typeof j.refresh_s === "number" && j.refresh_s > 0) CFG.refreshMs = Math.max(200, j.refresh_s * 1000);
     if (typeof j.stale_after_s === "number" && j.stale_after_s > 0) CFG.staleAfterS = j.stale_after_s;
-    if (!changed && haveData) return false;
-    var clients = Array.isArray(j.clients) ? j.clients : [];
+    if (msg.same || (!changed && haveData)) return false;
     var errs = Array.isArray(j.errors) ? j.errors : [];
     var clientsFailed = errs.some(function (e) { return e && typeof e.report === "string" && e.report.indexOf("clients") === 0; });
     var first = !haveData;
     var wasUnknown = clientsUnknown;
     // chronyd did not answer for the client list: keep the last known cards, marked stale
-    if (clientsFailed && clients.length === 0 && M.n > 0) {
+    if (clientsFailed && msg.n === 0 && M.n > 0) {
       clientsUnknown = true;
     } else {
-      clientsUnknown = clientsFailed && clients.length === 0;
-      ingest(clients);
+      clientsUnknown = clientsFailed && msg.n === 0;
+      adopt(msg);
       clientsAsOf = genMs;
       setSummary(j.summary);
     }
-    snap = j;
-    j.clients = null; // drop the parsed object graph early
     haveData = true;
     HTML.classList.toggle("clients-stale", clientsUnknown && M.n > 0);
     var cs = $("clients-stale-note");
@@ -958,57 +846,116 @@
   }
 
   // ------------------------------------------------------------ polling
-  var inflight = false, timer = 0;
+  // One request at a time. Normally a worker (model.js) fetches and parses;
+  // if no worker can run, the same code runs here.
+  var inflight = false, timer = 0, reqId = 0, watchdog = 0, pollT0 = 0;
+  var worker = null, useWorker = typeof Worker === "function", mainPrev = null, mainSeq = null;
+  var modelScript = D.querySelector('script[src*="model."]');
+  Object.defineProperty(HOOK, "scheduled", { get: function () { return !!timer; } });
+  Object.defineProperty(HOOK, "inflight", { get: function () { return inflight; } });
+  var dataUrl = new URL(CFG.url, D.baseURI).href; // a worker resolves relative URLs against its own
+
   function schedule(ms) {
     if (timer) clearTimeout(timer);
     timer = 0;
     if (D.hidden) return; // resumed by visibilitychange
     timer = setTimeout(poll, ms);
   }
+  function startWorker() {
+    try {
+      worker = new Worker(modelScript.src);
+    } catch (e) { worker = null; useWorker = false; return false; }
+    worker.onmessage = function (ev) { if (ev.data && ev.data.id === reqId) done(ev.data); };
+    worker.onerror = function (ev) { // could not load or crashed: carry on without it
+      if (ev && ev.preventDefault) ev.preventDefault();
+      stopWorker(); useWorker = false;
+      if (inflight) { inflight = false; clearTimeout(watchdog); poll(); }
+    };
+    return true;
+  }
+  function stopWorker() { if (worker) { worker.terminate(); worker = null; } }
+
   function poll() {
     timer = 0;
     if (inflight || D.hidden) return;
     inflight = true;
     HOOK.polls++;
-    var t0 = performance.now();
+    pollT0 = performance.now();
+    var id = ++reqId;
+    if (useWorker && (worker || startWorker())) {
+      // the worker aborts its own fetch at the timeout; this catches a stuck parse
+      watchdog = setTimeout(function () {
+        if (id !== reqId || !inflight) return;
+        stopWorker(); // its model state goes with it: the next one starts fresh
+        done({ id: id, ok: false, kind: "timeout" });
+      }, CFG.fetchTimeoutMs + 10000);
+      worker.postMessage({ cmd: "fetch", id: id, url: dataUrl, timeoutMs: CFG.fetchTimeoutMs });
+      return;
+    }
     var ac = typeof AbortController === "function" ? new AbortController() : null;
     var to = setTimeout(function () { if (ac) ac.abort(); }, CFG.fetchTimeoutMs);
-    var tResp = 0, tParsed = 0;
+    var tResp = 0, date = null;
     fetch(CFG.url, { cache: "no-store", signal: ac ? ac.signal : undefined, credentials: "same-origin",
                      headers: { Accept: "application/json" } })
       .then(function (r) {
-        if (!r.ok) throw new Error("HTTP " + r.status + (r.statusText ? " " + r.statusText : ""));
+        if (!r.ok) throw { message: "HTTP " + r.status + (r.statusText ? " " + r.statusText : "") };
         tResp = performance.now();
-        var dh = Date.parse(r.headers.get("Date") || "");
-        if (isFinite(dh)) { var sk = dh - Date.now(); skewMs = Math.abs(sk) > 2000 ? sk : 0; }
+        date = r.headers.get("Date");
         return r.json();
       })
       .then(function (j) {
-        tParsed = performance.now();
-        var didRender = apply(j, tResp, tParsed);
-        var tApplied = performance.now();
-        failSince = 0; failMsg = "";
-        if (didRender) {
-          var seq = j.seq;
-          afterPaint(function (tPaint) {
-            ring(HOOK.perf, { seq: seq, fetch: tResp - t0, parse: tParsed - tResp, apply: tApplied - tParsed,
-                              painted: tPaint - tResp, clients: M.n, dom: 0 });
-          });
+        var tParsed = performance.now();
+        if (!j || typeof j !== "object" || Array.isArray(j)) throw { message: "data.json is not a JSON object" };
+        var out = { id: id, ok: true, date: date, meta: MODEL.meta(j), same: j.seq === mainSeq && !!mainPrev };
+        if (!out.same) {
+          var m = MODEL.build(j.clients, mainPrev);
+          mainPrev = m; mainSeq = j.seq;
+          for (var k in m) if (!(k in out)) out[k] = m[k];
         }
+        out.t = { fetch: tResp - pollT0, parse: tParsed - tResp, build: performance.now() - tParsed };
+        done(out);
+      }, function (e) {
+        done({ id: id, ok: false, kind: e && e.name === "AbortError" ? "timeout" : e && e.name === "SyntaxError" ? "json" :
+               e && e.name === "TypeError" ? "network" : "other", message: (e && e.message) || String(e) });
       })
-      .catch(function (e) {
-        HOOK.errors++;
-        if (!failSince) failSince = Date.now();
-        failMsg = e && e.name === "AbortError" ? "no answer within " + fDur(CFG.fetchTimeoutMs / 1000)
-          : e && e.name === "SyntaxError" ? "data.json is not valid JSON"
-          : e && e.message && /fetch|network/i.test(e.message) ? "the web server is unreachable" : (e && e.message) || String(e);
-      })
-      .then(function () {
-        clearTimeout(to);
-        inflight = false;
-        updateFreshness();
-        schedule(Math.max(50, CFG.refreshMs - (performance.now() - t0)));
-      });
+      .then(function () { clearTimeout(to); });
+  }
+
+  function mark(name) { // for traces (bench/browser_bench.py); cleared at once, nothing accumulates
+    if (performance.mark) { performance.mark(name); performance.clearMarks(name); }
+  }
+  function done(msg) {
+    if (!inflight || msg.id !== reqId) return;
+    clearTimeout(watchdog);
+    var tMsg = performance.now();
+    mark("cs:refresh-start");
+    try {
+      if (!msg.ok) throw msg;
+      var dh = Date.parse(msg.date || "");
+      if (isFinite(dh)) { var sk = dh - Date.now(); skewMs = Math.abs(sk) > 2000 ? sk : 0; }
+      var didRender = apply(msg);
+      var tApplied = performance.now();
+      failSince = 0; failMsg = "";
+      if (didRender) {
+        var seq = msg.meta.seq, t = msg.t || {};
+        afterPaint(function (tPaint) {
+          mark("cs:refresh-painted");
+          ring(HOOK.perf, { seq: seq, worker: !!worker, fetch: t.fetch, parse: t.parse, build: t.build,
+                            apply: tApplied - tMsg, main: tPaint - tMsg,
+                            painted: (t.parse || 0) + (t.build || 0) + (tPaint - tMsg), clients: M.n });
+        });
+      }
+    } catch (e) {
+      HOOK.errors++;
+      if (!failSince) failSince = Date.now();
+      failMsg = e.kind === "timeout" ? "no answer within " + fDur(CFG.fetchTimeoutMs / 1000)
+        : e.kind === "json" ? "data.json is not valid JSON"
+        : e.kind === "network" ? "the web server is unreachable"
+        : (e && e.message) || String(e);
+    }
+    inflight = false;
+    updateFreshness();
+    schedule(Math.max(50, CFG.refreshMs - (performance.now() - pollT0)));
   }
 
   D.addEventListener("visibilitychange", function () {

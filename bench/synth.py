@@ -37,23 +37,28 @@ def clients(n: int, seed: int = 1, seq: int = 1, nts: bool = False, names=None):
     names = names or {}
     out = []
     for i in range(n):
-        r = rnd.random()
+        # a fixed number of draws per client: the same seed gives the same
+        # addresses, names and base counters whatever the seq
+        r, hr, dr, cr, kr = rnd.random(), rnd.random(), rnd.random(), rnd.random(), rnd.random()
+        base = rnd.randint(1, 5000)
+        poll = (16.0, 32.0, 64.0, 128.0, 256.0, 1024.0)[rnd.randrange(6)]
+        d_small, d_big = rnd.randint(1, 9), rnd.randint(10, 5000)
+        last0 = rnd.randint(1, 100000)
+        cmd_n, cmd_last = rnd.randint(1, 50), rnd.randint(0, 5000)
+        k_n, k_last = rnd.randint(1, 20), rnd.randint(0, 80000)
         if r < 0.07:
             addr, fam = _v6(i), "ipv6"
         else:
             addr, fam = f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}", "ipv4"
         host = names.get(addr)
-        if host is None and rnd.random() < 0.33:
+        if host is None and hr < 0.33:
             host = f"host-{i}.pool.example.net"
-        base = rnd.randint(1, 5000)
-        poll = rnd.choice([16.0, 32.0, 64.0, 128.0, 256.0, 1024.0])
-        dr = rnd.random()
-        drops = 0 if dr < 0.9 else (rnd.randint(1, 9) if dr < 0.97 else rnd.randint(10, 5000))
+        drops = 0 if dr < 0.9 else (d_small if dr < 0.97 else d_big)
         # the "next second": a deterministic ~10% of clients sent a packet per seq step
         active = (i * 2654435761 + seq) % 10 == 0
         packets = base + drops + (seq if active else 0)
-        last = 0 if active else rnd.randint(1, 100000) + seq
-        cmd_packets = rnd.randint(1, 50) if rnd.random() < 0.02 else 0
+        last = 0 if active else last0 + seq
+        cmd_packets = cmd_n if cr < 0.02 else 0
         c = {
             "address": addr,
             "family": fam,
@@ -63,11 +68,11 @@ def clients(n: int, seed: int = 1, seq: int = 1, nts: bool = False, names=None):
                     "interval_limited_s": (poll * 2 if drops else None), "last_seen_s": last},
             "cmd": {"packets": cmd_packets, "drops": 0,
                     "interval_s": (2.0 if cmd_packets else None),
-                    "last_seen_s": (rnd.randint(0, 5000) if cmd_packets else None)},
+                    "last_seen_s": (cmd_last if cmd_packets else None)},
         }
         if nts:
-            c["nts_ke"] = ({"connections": rnd.randint(1, 20), "drops": 0, "interval_s": 4096.0,
-                            "last_seen_s": rnd.randint(0, 80000)} if rnd.random() < 0.3 else None)
+            c["nts_ke"] = ({"connections": k_n, "drops": 0, "interval_s": 4096.0,
+                            "last_seen_s": k_last} if kr < 0.3 else None)
         c["rate"] = {"ntp_pps": (round(1 / poll, 3) if not active else 1.0), "drop_pps": 0.0}
         out.append(c)
     return out

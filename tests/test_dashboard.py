@@ -118,12 +118,18 @@ def test_cards_and_counts_match_data(live, new_page):
 def test_windowed_grid_small_viewport(live, new_page):
     d = live.data()
     p = new_page(live.url, viewport={"width": 700, "height": 600})
-    n_cards = page_cards = p.page.locator("#grid .card").count()
+    page = p.page
+    page.locator("#grid").scroll_into_view_if_needed()
+    page.evaluate("document.getElementById('grid').scrollIntoView()")
+    expect(page.locator("#grid .card").first).to_be_visible()
+    n_cards = page.locator("#grid .card").count()
     assert 0 < n_cards < len(d["clients"]), "only the cards in view exist in the DOM"
-    p.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    first = expected_order(d["clients"], "address", False)[0]
+    expect(card(page, first)).to_have_count(1)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     last = expected_order(d["clients"], "address", False)[-1]
-    expect(card(p.page, last)).to_have_count(1)
-    assert page_cards
+    expect(card(page, last)).to_have_count(1)
+    expect(card(page, first)).to_have_count(0)  # scrolled out: removed from the DOM
 
 
 @pytest.mark.parametrize("key", ["address", "drops", "last", "packets", "rate"])
@@ -233,10 +239,11 @@ def test_expand_collapse_and_persistence(live, new_page):
         "trs => trs.map(tr => Array.from(tr.children).map(c => c.textContent))")}
     assert rows["Packets"][:2] == [fmt(target["ntp"]["packets"]), fmt(target["cmd"]["packets"])]
     assert rows["Drops"][:2] == [fmt(target["ntp"]["drops"]), fmt(target["cmd"]["drops"])]
-    for label in ("Interval", "Interval, rate-limited", "Last seen"):
+    for label in ("Interval", "Interval (limited)", "Last seen"):
         assert label in rows
     assert rows["Last seen"][0].endswith(" ago")
-    expect(det.locator(".r-pps")).to_contain_text("Request rate")
+    expect(det.locator(".rate")).to_contain_text("Request rate")
+    assert "NTS-KE" not in det.text_content()  # not collected: no column
     expect(page.locator("#grid .card.open")).to_have_count(1)
 
     # persisted across reload
@@ -398,6 +405,28 @@ def test_live_updates_then_stale_banner(live, new_page):
     live.stop_ticker()
 
 
+def test_polling_pauses_while_hidden(live, new_page):
+    p = new_page(live.url)
+    page = p.page
+    page.wait_for_function("() => window.chronySnap.polls >= 2")
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    # hidden: the request in flight may finish, then nothing is scheduled (only
+    # becoming visible again starts a poll)
+    page.wait_for_function("() => !window.chronySnap.inflight && !window.chronySnap.scheduled")
+    polls = page.evaluate("() => window.chronySnap.polls")
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});
+        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'visible'});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    assert page.evaluate("() => window.chronySnap.polls") == polls + 1  # at once, not after a delay
+    page.wait_for_function("() => window.chronySnap.scheduled || window.chronySnap.inflight")
+
+
 def test_error_banner_when_chronyd_stops(new_page):
     from chrony_snap.sandbox import Sandbox, populate
     from nginx_harness import NginxServer
@@ -442,14 +471,16 @@ def test_error_banner_when_chronyd_stops(new_page):
 
 def test_hostile_names_with_spaces(synth_site, new_page):
     import synth
-    evil = {"10.0.0.1": "<img src=x onerror=alert(document.domain)>",
-            "10.0.0.2": "<svg onload=alert(1)><b>bold</b>",
-            "10.0.0.3": "a\" onmouseover=\"alert(1)\" x=\"",
-            "10.0.0.4": "\u202e" + "x" * 249}
-    doc = synth.make(20, names=evil, refresh_s=0.5)
-    for c in doc["clients"]:  # synth puts ~7 % on IPv6: keep the four above on IPv4
-        if c["address"] in evil:
-            assert c["family"] == "ipv4"
+    names = ["<img src=x onerror=alert(document.domain)>",
+             "<svg onload=alert(1)><b>bold</b>",
+             "a\" onmouseover=\"alert(1)\" x=\"",
+             "\u202e" + "x" * 249]
+    doc = synth.make(20, refresh_s=0.5)
+    v4 = [c for c in doc["clients"] if c["family"] == "ipv4"]
+    evil = {}
+    for c, n in zip(v4, names):
+        c["hostname"] = n
+        evil[c["address"]] = n
     synth_site.write(doc)
     p = new_page(synth_site.url, viewport=TALL)
     page = p.page
@@ -555,9 +586,26 @@ def test_saturation_and_sources_panel(synth_site, new_page):
     expect(per_s).to_have_text(re.compile(r"/s$"))
 
 
+def test_nts_ke_column(synth_site, new_page):
+    import synth
+    doc = synth.make(40, nts=True, refresh_s=0.5)
+    c = next(x for x in doc["clients"] if x.get("nts_ke"))
+    synth_site.write(doc)
+    p = new_page(synth_site.url, viewport=TALL)
+    page = p.page
+    wait_seq(page, synth_site.seq)
+    card(page, c["address"]).locator(".card-head").click()
+    det = card(page, c["address"]).locator(".det")
+    expect(det.locator("th", has_text="NTS-KE")).to_have_count(1)
+    row = det.locator("tr", has_text="Packets").locator("td")
+    expect(row).to_have_count(3)
+    expect(row.nth(2)).to_have_text(fmt(c["nts_ke"]["connections"]))
+    expect(det.locator("tr", has_text="Last seen").locator("td").nth(2)).to_contain_text("ago")
+
+
 def test_no_external_requests(live, new_page):
     p = new_page(live.url)
-    p.page.wait_for_function("window.chronySnap.polls >= 2")
+    p.page.wait_for_function("() => window.chronySnap.polls >= 2")
     for u in p.requests:
         assert u.startswith(live.url), u
 
