@@ -612,9 +612,10 @@ def test_no_external_requests(live, new_page):
 
 # ---------------------------------------------------------------- screenshots for docs/
 
-@pytest.mark.skipif(not os.environ.get("CHRONY_SNAP_SCREENSHOTS"), reason="set CHRONY_SNAP_SCREENSHOTS=DIR")
-def test_screenshots(live, new_page):
-    out = os.environ["CHRONY_SNAP_SCREENSHOTS"]
+def test_screenshots(live, new_page, tmp_path):
+    """Light and dark screenshots of the live page (README's pictures come from
+    here: CHRONY_SNAP_SCREENSHOTS=docs writes them there)."""
+    out = os.environ.get("CHRONY_SNAP_SCREENSHOTS") or str(tmp_path)
     os.makedirs(out, exist_ok=True)
     live.build()
     d = live.data()
@@ -627,3 +628,7 @@ def test_screenshots(live, new_page):
         card(page, crit).locator(".card-head").click()
         page.mouse.move(0, 0)
         page.screenshot(path=os.path.join(out, f"screenshot-{scheme}.png"))
+        bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        shade = sum(int(x) for x in bg[bg.index("(") + 1:bg.index(")")].split(",")[:3]) / 3
+        assert (shade > 128) == (scheme == "light"), (scheme, bg)
+        assert os.path.getsize(os.path.join(out, f"screenshot-{scheme}.png")) > 20000
