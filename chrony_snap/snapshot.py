@@ -77,6 +77,7 @@ class ClientEncoder:
         IJ = INTERVAL_JSON
         NEVER = F.NEVER
         ADDR = ADDR_CHARS
+        RECENT = _RECENT
         rule = self.rule
         crit_d = rule["critical_drops"]
         crit_r = rule["critical_drop_ratio"]
@@ -113,14 +114,14 @@ class ClientEncoder:
                 if l == NEVER:
                     l = "null"
                     recent = False
-                elif l.isdigit() and (len(l) == 1 or l[0] != "0"):
-                    recent = len(l) == 1 or (len(l) == 2 and l <= "60")
+                elif l.isdigit() and (l[0] != "0" or l == "0"):
+                    recent = l in RECENT
                 else:
                     raise ValueError
                 if cl == NEVER:
                     cl = "null"
-                elif cl.isdigit() and (len(cl) == 1 or cl[0] != "0"):
-                    recent = recent or len(cl) == 1 or (len(cl) == 2 and cl <= "60")
+                elif cl.isdigit() and (cl[0] != "0" or cl == "0"):
+                    recent = recent or cl in RECENT
                 else:
                     raise ValueError
             except (ValueError, KeyError):
@@ -218,6 +219,9 @@ class ClientEncoder:
             "drop_pps": round(self.sums[1], 3) if have_rate else None,
         }
         return summary, self.new_prev, problems
+
+
+_RECENT = frozenset(str(s) for s in range(61))  # "seen in the last 60 s" (summary.active_60s)
 
 
 def _ascii_lines(text: str, bad: list) -> str:
