@@ -102,9 +102,14 @@ class ClientEncoder:
                 if not a or a.strip(ADDR):
                     raise ValueError
                 n = int(n)
-                d = int(d)
-                c = int(c)
-                cd = int(cd)
+                d = 0 if d == "0" else int(d)
+                # most clients never use the command port: skip int() for "0"
+                if c != "0":
+                    c = int(c)
+                    tot_c += c
+                if cd != "0":
+                    cd = int(cd)
+                    tot_cd += cd
                 i = IJ[i]
                 il = IJ[il]
                 ci = IJ[ci]
@@ -143,8 +148,6 @@ class ClientEncoder:
                 active += 1
             tot_n += n
             tot_d += d
-            tot_c += c
-            tot_cd += cd
             key = n << 40 | d  # previous counters, packed: one int per client in the state
             new_prev[a] = key
             p = get_prev(a)
