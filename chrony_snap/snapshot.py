@@ -78,6 +78,9 @@ class ClientEncoder:
         NEVER = F.NEVER
         ADDR = ADDR_CHARS
         RECENT = _RECENT
+        NO_INTERVAL = F.NO_INTERVAL
+        CMD_NONE = _CMD_NONE
+        OK, WARNING, CRITICAL = _FAMILY_STATUS
         rule = self.rule
         crit_d = rule["critical_drops"]
         crit_r = rule["critical_drop_ratio"]
@@ -103,16 +106,8 @@ class ClientEncoder:
                     raise ValueError
                 n = int(n)
                 d = 0 if d == "0" else int(d)
-                # most clients never use the command port: skip int() for "0"
-                if c != "0":
-                    c = int(c)
-                    tot_c += c
-                if cd != "0":
-                    cd = int(cd)
-                    tot_cd += cd
                 i = IJ[i]
                 il = IJ[il]
-                ci = IJ[ci]
                 # Last columns go into the JSON as printed, so they must be
                 # plain JSON numbers: ASCII digits (the text is ASCII), no
                 # leading zero (chronyc prints none)
@@ -123,27 +118,41 @@ class ClientEncoder:
                     recent = l in RECENT
                 else:
                     raise ValueError
-                if cl == NEVER:
-                    cl = "null"
-                elif cl.isdigit() and (cl[0] != "0" or cl == "0"):
-                    recent = recent or cl in RECENT
+                if c == "0" and cd == "0" and ci == NO_INTERVAL and cl == NEVER:
+                    cmd = CMD_NONE  # most clients never use the command port
                 else:
-                    raise ValueError
+                    if c != "0":
+                        c = int(c)
+                        tot_c += c
+                    if cd != "0":
+                        cd = int(cd)
+                        tot_cd += cd
+                    ci = IJ[ci]
+                    if cl == NEVER:
+                        cl = "null"
+                    elif cl.isdigit() and (cl[0] != "0" or cl == "0"):
+                        recent = recent or cl in RECENT
+                    else:
+                        raise ValueError
+                    cmd = f',"cmd":{{"packets":{c},"drops":{cd},"interval_s":{ci},"last_seen_s":{cl}}}'
             except (ValueError, KeyError):
                 if status_line(line):
                     self.status_lines.append(line)
                 elif line.strip() and not line.startswith(("Hostname ", "====")):
                     bad.append(line)
                 continue
+            six = ":" in a
+            if six:
+                v6 += 1
             if d >= warn_d:
                 if d >= crit_d and d >= crit_r * n:
-                    st = "critical"
+                    fs = CRITICAL[six]
                     n_crit += 1
                 else:
-                    st = "warning"
+                    fs = WARNING[six]
                     n_warn += 1
             else:
-                st = "ok"
+                fs = OK[six]
             if recent:
                 active += 1
             tot_n += n
@@ -171,18 +180,10 @@ class ClientEncoder:
                 e = get_name(a)
                 if e is not None:
                     name = e[0]
-            if ":" in a:
-                fam = "ipv6"
-                v6 += 1
-            else:
-                fam = "ipv4"
-            # two f-strings: past ~30 parts CPython builds one through a list and join
             append(
-                f'{{"address":"{a}","family":"{fam}","hostname":{"null" if name is None else string(name)},'
-                f'"status":"{st}","ntp":{{"packets":{n},"drops":{d},"interval_s":{i},'
-                f'"interval_limited_s":{il},"last_seen_s":{l}}}'
-                + f',"cmd":{{"packets":{c},"drops":{cd},"interval_s":{ci},"last_seen_s":{cl}}}'
-                f'{_nts_json(nts.get(a)) if nts is not None else ""},"rate":{rate}}}'
+                f'{{"address":"{a}","hostname":{"null" if name is None else string(name)},{fs},'
+                f'"ntp":{{"packets":{n},"drops":{d},"interval_s":{i},"interval_limited_s":{il},'
+                f'"last_seen_s":{l}}}{cmd}{_nts_json(nts.get(a)) if nts is not None else ""},"rate":{rate}}}'
             )
         self.counts = [n_warn, n_crit, v6, active, tot_n, tot_d, tot_c]
         self.tot_cd = tot_cd
@@ -225,6 +226,10 @@ class ClientEncoder:
 
 
 _RECENT = frozenset(str(s) for s in range(61))  # "seen in the last 60 s" (summary.active_60s)
+_CMD_NONE = ',"cmd":{"packets":0,"drops":0,"interval_s":null,"last_seen_s":null}'
+# "family" and "status" of a client, indexed by ":" in address: (IPv4, IPv6)
+_FAMILY_STATUS = tuple(
+    tuple(f'"family":"{fam}","status":"{st}"' for fam in ("ipv4", "ipv6")) for st in STATUSES)
 
 
 def _ascii_lines(text: str, bad: list) -> str:
