@@ -96,6 +96,7 @@ class ClientEncoder:
         get_prev = self.prev.get if dt is not None else {}.get
         get_name = self.names.get if self.names else None
         get_static = self.static.get if self.static else None
+        has_names = bool(get_name or get_static)
         zero_rate = '{"ntp_pps":0.0,"drop_pps":0.0}'
         no_rate = '{"ntp_pps":null,"drop_pps":null}'
         bad = self.bad
@@ -175,15 +176,20 @@ class ClientEncoder:
                     rate = f'{{"ntp_pps":{r1!r},"drop_pps":{r2!r}}}'
                 else:
                     rate = no_rate  # counters went back: chronyd restarted
-            name = get_static(a) if get_static else None
-            if name is None and get_name:
-                e = get_name(a)
-                if e is not None:
-                    name = e[0]
+            host = "null"
+            if has_names:
+                name = get_static(a) if get_static else None
+                if name is None and get_name:
+                    e = get_name(a)
+                    if e is not None:
+                        name = e[0]
+                if name is not None:
+                    host = string(name)
+            if nts is not None:
+                cmd += _nts_json(nts.get(a))
             append(
-                f'{{"address":"{a}","hostname":{"null" if name is None else string(name)},{fs},'
-                f'"ntp":{{"packets":{n},"drops":{d},"interval_s":{i},"interval_limited_s":{il},'
-                f'"last_seen_s":{l}}}{cmd}{_nts_json(nts.get(a)) if nts is not None else ""},"rate":{rate}}}'
+                f'{{"address":"{a}","hostname":{host},{fs},"ntp":{{"packets":{n},"drops":{d},'
+                f'"interval_s":{i},"interval_limited_s":{il},"last_seen_s":{l}}}{cmd},"rate":{rate}}}'
             )
         self.counts = [n_warn, n_crit, v6, active, tot_n, tot_d, tot_c]
         self.tot_cd = tot_cd
