@@ -32,15 +32,24 @@ class Result:
                 f"spawn_error={self.spawn_error!r}, out={self.out[:60]!r}, err={self.err[:60]!r})")
 
 
+_WHICH = {}
+
+
 def which(name: str) -> str | None:
-    """PATH lookup like shutil.which, without importing shutil."""
+    """PATH lookup like shutil.which, without importing shutil (once per name)."""
+    if name in _WHICH:
+        return _WHICH[name]
+    found = None
     if "/" in name:
-        return name if os.access(name, os.X_OK) else None
-    for d in os.get_exec_path():
-        p = os.path.join(d, name)
-        if os.access(p, os.X_OK) and not os.path.isdir(p):
-            return p
-    return None
+        found = name if os.access(name, os.X_OK) else None
+    else:
+        for d in os.get_exec_path():
+            p = os.path.join(d, name)
+            if os.access(p, os.X_OK) and not os.path.isdir(p):
+                found = p
+                break
+    _WHICH[name] = found
+    return found
 
 
 def _env():
