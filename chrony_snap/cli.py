@@ -40,7 +40,8 @@ COMMANDS = {
                      ["root"]),
     "demo": ({"--port": ("port", int, "PORT", "HTTP port on 127.0.0.1 (default 8080)"),
               "--clients": ("clients", int, "N", "synthetic NTP clients (default 300)"),
-              "--dir": ("dir", str, "DIR", "working directory (default: a new one under /tmp)")},
+              "--dir": ("dir", str, "DIR", "working directory, kept afterwards (default: a new one under /tmp, "
+                                           "removed on exit)")},
              []),
     "schema": ({}, []),
 }
@@ -113,10 +114,15 @@ def main(argv=None):
     if cmd == "watch":
         from chrony_snap.watch import watch
         return watch(o["out"], o["config_path"], o["chronyc"], o["socket"], o["state_dir"],
-                     o["interval"] or 1.0)
+                     1.0 if o["interval"] is None else o["interval"])
     if cmd == "nginx-config":
         from chrony_snap.nginx import site_config
-        sys.stdout.write(site_config(o["root"], o["listen"] or "80", o["server_name"] or "_"))
+        try:
+            text = site_config(o["root"], o["listen"] or "80", o["server_name"] or "_")
+        except ValueError as e:
+            sys.stderr.write(f"chrony-snap nginx-config: {e}\n")
+            return 2
+        sys.stdout.write(text)
         return 0
     if cmd == "demo":
         from chrony_snap.demo import demo

@@ -1,0 +1,136 @@
+#!/bin/bash
+# Developer check, not needed for an install: boot THIS machine's OS in a
+# throw-away systemd-nspawn container and install chrony-snap there exactly as
+# docs/production.md says (sysusers, tmpfiles, config, chrony drop-in, units,
+# timer), then measure it under a real systemd:
+#   * the timer's cadence, the unit's result and the snapshot's content,
+#   * `systemd-analyze security chrony-snap.service` (online),
+#   * journal lines per minute with the unit's LogLevelMax=.
+#
+#   deploy/check-in-container.sh [PYTHON]     (root; Debian/Ubuntu host)
+#
+# PYTHON: an interpreter that can import jinja2 (default: .venv/bin/python).
+# Safety: the host's root is mounted read-only under a tmpfs overlay (nothing
+# written to the host), the container has a private network with only a
+# loopback interface (nothing leaves it), its chronyd runs with -x (never
+# touches the clock) and serves only its local clock, every service enabled on
+# the host except chrony is left out, and everything is removed at the end.
+# Needs: systemd-nspawn (apt-get install systemd-container), overlayfs.
+set -euo pipefail
+
+here=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+py=${1:-"$here/.venv/bin/python"}
+[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+command -v systemd-nspawn >/dev/null || { echo "systemd-nspawn missing: apt-get install systemd-container" >&2; exit 1; }
+sp=$("$py" -c 'import jinja2, markupsafe, os; print(os.path.dirname(os.path.dirname(jinja2.__file__)))')
+
+work=$(mktemp -d /tmp/cs-nspawn-XXXXXX)
+machine="cs-check-$$"
+nspawn_pid=""
+cleanup() {
+    if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+        kill -TERM "$nspawn_pid" 2>/dev/null || true   # nspawn halts the container
+        for _ in $(seq 300); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$nspawn_pid" 2>/dev/null && kill -TERM "$nspawn_pid"  # second TERM: immediate
+        wait "$nspawn_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat > "$work/boot.sh" <<'BOOT'
+#!/bin/bash
+# runs in a private mount namespace: overlay root, prepare, boot
+set -euo pipefail
+work=$1 here=$2 sp=$3 machine=$4
+mkdir -p "$work/t" "$work/root"
+mount -t tmpfs -o size=1g tmpfs "$work/t"
+mkdir -p "$work/t/upper" "$work/t/work"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$work/t/upper,workdir=$work/t/work" "$work/root"
+M=$work/root
+systemd-id128 new > "$M/etc/machine-id"
+# only what we need runs in the container
+find "$M/etc/systemd/system" -path '*.wants/*' -delete
+ln -s /lib/systemd/system/chrony.service "$M/etc/systemd/system/multi-user.target.wants/chrony.service"
+# chrony-snap "installed" from this checkout (the container has no network for pip)
+lib=$M/usr/local/lib/chrony-snap
+mkdir -p "$lib"
+cp -r "$here/chrony_snap" "$here/templates" "$here/assets" "$sp/jinja2" "$sp/markupsafe" "$lib/"
+find "$lib" -name __pycache__ -prune -exec rm -rf {} +
+chmod -R a+rX "$lib"
+printf '#!/usr/bin/python3\nimport sys\nsys.path.insert(0, "/usr/local/lib/chrony-snap")\nfrom chrony_snap.cli import main\nsys.exit(main())\n' > "$M/usr/local/bin/chrony-snap"
+chmod 755 "$M/usr/local/bin/chrony-snap"
+mkdir -p "$M/root/cs"
+cp -r "$here/chrony-snap.service" "$here/chrony-snap.timer" "$here/deploy" "$M/root/cs/"
+# chronyd: local clock only, never touches the system clock
+printf 'local stratum 10\nallow 127.0.0.0/8\nallow ::1\ndriftfile /var/lib/chrony/chrony.drift\nratelimit interval 1 burst 4\nclientloglimit 16777216\n' > "$M/etc/chrony/chrony.conf"
+echo 'DAEMON_OPTS="-F 1 -x"' > "$M/etc/default/chrony"
+mkdir -p "$M/etc/systemd/system/chrony.service.d"
+printf '[Unit]\nConditionCapability=\n' > "$M/etc/systemd/system/chrony.service.d/zz-container.conf"
+exec systemd-nspawn -D "$M" --private-network --register=no --keep-unit --console=pipe -M "$machine" -b
+BOOT
+chmod +x "$work/boot.sh"
+
+unshare -m --propagation private "$work/boot.sh" "$work" "$here" "$sp" "$machine" > "$work/boot.log" 2>&1 &
+# unshare execs boot.sh, which execs systemd-nspawn: same pid
+nspawn_pid=$!
+for _ in $(seq 300); do
+    [ "$(cat /proc/$nspawn_pid/comm 2>/dev/null)" = systemd-nspawn ] && break
+    kill -0 "$nspawn_pid" 2>/dev/null || { cat "$work/boot.log"; echo "boot failed" >&2; exit 1; }
+    sleep 0.1
+done
+init=""
+for _ in $(seq 150); do
+    init=$(cat "/proc/$nspawn_pid/task/$nspawn_pid/children" 2>/dev/null | awk '{print $1}')
+    if [ -n "$init" ] && nsenter -t "$init" -a systemctl is-system-running 2>/dev/null | grep -qE 'running|degraded'; then break; fi
+    sleep 0.2
+done
+cin() { nsenter -t "$init" -a "$@"; }
+echo "== container up (init pid $init): $(cin systemctl is-system-running)"
+
+echo "== install, as docs/production.md"
+cin bash -euxc '
+cd /root/cs
+install -D -m 0644 deploy/sysusers.d/chrony-snap.conf /etc/sysusers.d/chrony-snap.conf
+systemd-sysusers chrony-snap.conf
+install -D -m 0644 deploy/tmpfiles.d/chrony-snap.conf /etc/tmpfiles.d/chrony-snap.conf
+systemd-tmpfiles --create chrony-snap.conf
+install -D -m 0644 deploy/config.toml /etc/chrony-snap/config.toml
+install -D -m 0644 deploy/chrony.service.d/chrony-snap.conf /etc/systemd/system/chrony.service.d/chrony-snap.conf
+systemctl daemon-reload
+systemctl restart chrony
+stat -c "%A %U:%G %n" /run/chrony /run/chrony/chronyd.sock
+install -m 0644 chrony-snap.service chrony-snap.timer /etc/systemd/system/
+systemctl daemon-reload
+systemctl start chrony-snap.service
+systemctl enable --now chrony-snap.timer
+'
+echo "== traffic: 500 clients"
+cin env PYTHONPATH=/usr/local/lib/chrony-snap python3 -c '
+from chrony_snap.sandbox import populate
+class S: ntp_port, cmd_port = 123, 323
+print(len(populate(S, clients=500, limited=5, cmd=0)), "clients sent")'
+
+seq_now() { cin python3 -c 'import json; print(json.load(open("/var/www/chrony-snap/data.json"))["seq"])'; }
+sleep 2
+s1=$(seq_now); t1=$(date +%s.%N)
+sleep 30
+s2=$(seq_now); t2=$(date +%s.%N)
+runs=$((s2 - s1)); secs=$(python3 -c "print(round($t2 - $t1, 2))")
+echo "== cadence: $runs snapshots in $secs s"
+cin python3 -c '
+import json; d = json.load(open("/var/www/chrony-snap/data.json"))
+print("== data.json: seq", d["seq"], "clients", len(d["clients"]), "errors", d["errors"], "chrony", d["chrony"])
+assert d["errors"] == [] and len(d["clients"]) >= 500, "snapshot is wrong"'
+echo "== unit: $(cin systemctl show chrony-snap.service -p Result -p NRestarts --value | tr '\n' ' ')"
+echo "== failed units: $(cin systemctl --failed --no-legend | wc -l)"
+echo "== journal lines from chrony-snap.{service,timer} in the last 30 s: $(cin journalctl --since=-30s -q -o cat -u chrony-snap.service -u chrony-snap.timer | wc -l)"
+cin systemd-analyze security chrony-snap.service | tail -1
+exposure=$(cin systemd-analyze security chrony-snap.service | sed -n 's/.*Overall exposure level for chrony-snap.service: \([0-9.]*\).*/\1/p')
+python3 - "$runs" "$secs" "$exposure" <<'PY'
+import sys
+runs, secs, exposure = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+ok = runs >= 0.8 * secs and exposure < 2.0
+print("== RESULT:", "OK" if ok else "FAILED", f"({runs / secs:.2f} runs/s, exposure {exposure})")
+sys.exit(0 if ok else 1)
+PY
