@@ -8,7 +8,7 @@ import sys
 import time
 
 from chrony_snap import collect as C, config, dns, parse, snapshot, state as S
-from chrony_snap.writer import StreamingFile
+from chrony_snap.writer import StreamingFile, remove_stale_temps
 
 def _boot():
     """(boot id, seconds since boot): a clock no NTP step can move."""
@@ -73,6 +73,9 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
 
     # chronyc starts first; what follows overlaps its run
     running = C.start(ch)
+    remove_stale_temps(out)
+    if persist:
+        remove_stale_temps(state_dir)
     now = time.time()
     boot_id, since_boot = _boot()
     prev = S.load(state_dir, "prev", log) if persist else {}

@@ -67,7 +67,10 @@ def socket_state(path: str) -> str:
         return "denied"
     except OSError:
         return "absent"
-    return "present" if os.access(path, os.W_OK) else "denied"
+    # chronyc needs to write the socket and to create its own reply socket
+    # in the same directory
+    ok = os.access(path, os.W_OK) and os.access(os.path.dirname(path) or ".", os.W_OK | os.X_OK)
+    return "present" if ok else "denied"
 
 
 def chronyc_version(chronyc: str, cache: dict) -> str | None:
@@ -108,7 +111,8 @@ def _hint_socket(report, sock, state):
     if state == "denied":
         return (f"no permission to use chronyd's command socket {sock}",
                 "Run chrony-snap as a member of chronyd's group (_chrony on Debian/Ubuntu, chrony on "
-                "RHEL/Fedora) and make sure the socket's directory is group-accessible (README: Privilege).")
+                "RHEL/Fedora); the socket and its directory must be group-writable (chronyc creates its "
+                "reply socket there): see docs/production.md for the chrony.service drop-in.")
     if state == "present":
         return (f"chronyd is not answering on {sock}",
                 "The socket file exists but nothing accepts on it: chronyd has stopped or crashed "

@@ -353,3 +353,23 @@ def test_broken_template_keeps_page_and_data_flowing(sandbox, short_tmp):
     (tpl / "index.html").write_text("<p>fixed {{ title }}</p>")
     run_build(out, socket=sandbox.socket, state=state, config=cfg)
     assert "fixed" in (out / "index.html").read_text()
+
+
+def test_temp_files_of_killed_runs_are_removed(sandbox, short_tmp):
+    out, state = short_tmp / "www", short_tmp / "st"
+    cfg = write_config(short_tmp / "c.toml")
+    run_build(out, socket=sandbox.socket, state=state, config=cfg)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        for d, name in ((out, ".data.json"), (out, ".data.json.gz"), (state, ".state.bin")):
+            (d / f"{name}.tmp-{dead.pid}").write_bytes(b"x" * 100)
+            (d / f"{name}.tmp-{alive.pid}").write_bytes(b"x")
+        run_build(out, socket=sandbox.socket, state=state, config=cfg)
+        left = sorted(p.name for d in (out, state) for p in d.iterdir() if ".tmp-" in p.name)
+        assert left == sorted([f".data.json.tmp-{alive.pid}", f".data.json.gz.tmp-{alive.pid}",
+                               f".state.bin.tmp-{alive.pid}"])
+    finally:
+        alive.kill()
+        alive.wait()
