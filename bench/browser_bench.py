@@ -45,7 +45,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import synth  # noqa: E402
-from nginx_harness import NginxServer  # noqa: E402
+from chrony_snap.nginx import NginxProcess  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -317,12 +317,13 @@ def main(argv=None):
 
     sizes = [int(x) for x in a.sizes.split(",")]
     root = tempfile.mkdtemp(prefix="cs-bench-", dir="/tmp")
+    os.chmod(root, 0o711)  # nginx's workers run as the web user
     www = os.path.join(root, "www")
     build_page(www)
     rows = []
     log = lambda s: (sys.stderr.write(s + "\n"), sys.stderr.flush())  # noqa: E731
     try:
-        with NginxServer(www) as web, sync_playwright() as p:
+        with NginxProcess(www) as web, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             version = browser.version
             for n in sizes:
@@ -346,7 +347,7 @@ Command (from the repository root):
     {cmd.strip()}
 
 Machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}; Chromium {version} (Debian, headless);
-nginx on 127.0.0.1 (harness in tests/nginx_harness.py); data.json uncompressed (gzip=false), replaced every second.
+nginx on 127.0.0.1 with the shipped site config (chrony_snap.nginx.NginxProcess); data.json uncompressed (gzip=false), replaced every second.
 {a.cycles} refresh cycles measured per size; viewport 1920x1080 unless noted.
 
 {table(rows)}

@@ -7,7 +7,7 @@ anything but nginx's (small) work?
 For each client count: a real chronyd (chrony_snap.sandbox) with that many
 clients, the snapshot run once a second the way chrony-snap.timer runs it
 (`chrony-snap build` as a new process, one second after the previous start,
-never overlapping), nginx with the shipped site config (tests/nginx_prod.py),
+never overlapping), nginx with the shipped site config (chrony_snap.nginx.NginxProcess),
 and simulated viewers: each polls /data.json once a second like the page
 does (keep-alive, Accept-Encoding: gzip -> data.json.gz via gzip_static).
 
@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from chrony_snap.sandbox import Sandbox, ipv4_range, ntp_clients, populate  # noqa: E402
-from nginx_prod import ProdNginx  # noqa: E402
+from chrony_snap.nginx import NginxProcess  # noqa: E402
 
 
 # --------------------------------------------------------------------------
@@ -148,10 +148,22 @@ def run_viewers(port, path, gz, n, seconds):
 # one client count
 # --------------------------------------------------------------------------
 
+def cpu_ns(pids) -> int:
+    """CPU time (user + system) of these processes in ns, from /proc/PID/schedstat."""
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError):
+            pass
+    return total
+
+
 def cpu_sampler(web, stop, samples):
-    last_t, last = time.monotonic(), web.cpu_ns()
+    last_t, last = time.monotonic(), cpu_ns(web.pids())
     while not stop.wait(1.0):
-        t, c = time.monotonic(), web.cpu_ns()
+        t, c = time.monotonic(), cpu_ns(web.pids())
         samples.append((t, (c - last) / (t - last_t)))  # ns of CPU per second
         last_t, last = t, c
 
@@ -183,7 +195,7 @@ def measure(clients, seconds, phases):
                     f"data.json {sizes[0]:,} B, data.json.gz {sizes[1]:,} B")
             NOTES.append(note)
             print("# " + note, flush=True)
-            with ProdNginx(out, hostile=False) as web:
+            with NginxProcess(out) as web:
                 loop = TimerLoop(argv)
                 loop.start()
                 time.sleep(2.0)  # settle

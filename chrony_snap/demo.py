@@ -5,7 +5,8 @@
   synthetic NTP clients (IPv4, ::1, some rate-limited) and a trickle of
   traffic every second with occasional bursts and newcomers, so the page moves;
 * the snapshot loop (`chrony-snap watch` logic) writing a web root every second;
-* nginx on 127.0.0.1:PORT with the site config `chrony-snap nginx-config` prints.
+* nginx on 127.0.0.1:PORT with the site config `chrony-snap nginx-config` prints
+  (chrony_snap.nginx.NginxProcess).
 
 Ctrl-C (SIGINT) or SIGTERM stops everything it started, by PID, and removes
 its working directory (unless --dir was given).  Nothing is sent anywhere but
@@ -18,161 +19,19 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 from chrony_snap import build as B
-from chrony_snap.nginx import site_config
+from chrony_snap.nginx import NginxProcess, PortInUse, find_nginx
 from chrony_snap.sandbox import Sandbox, find_chronyd, ipv4_range, ntp_clients, populate
 from chrony_snap.watch import Watcher
-
-MIME = "/etc/nginx/mime.types"
-_TYPES = """types {
-        text/html html; text/css css; application/javascript js;
-        application/json json; image/svg+xml svg; image/x-icon ico; text/plain txt;
-    }"""
 
 
 def say(msg):
     sys.stdout.write(f"chrony-snap demo: {msg}\n")
     sys.stdout.flush()
-
-
-def find_nginx():
-    for p in (shutil.which("nginx"), "/usr/sbin/nginx", "/usr/local/sbin/nginx"):
-        if p and os.access(p, os.X_OK):
-            return p
-    raise FileNotFoundError("nginx not found (Debian/Ubuntu: apt-get install nginx)")
-
-
-def _worker_user() -> str:
-    """As root, nginx's workers run as the distribution's web user (they only
-    need to read the web root); as another user there is nothing to switch."""
-    if os.geteuid() != 0:
-        return ""
-    import grp
-    import pwd
-    for name in ("www-data", "nginx", "nobody"):
-        try:
-            pw = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        return f"user {name} {grp.getgrgid(pw.pw_gid).gr_name};"
-    return ""
-
-
-def nginx_conf(d: str, site_file: str) -> str:
-    types = f"include {MIME};" if os.path.exists(MIME) else _TYPES
-    return f"""# chrony-snap demo: a private nginx around the shipped site config
-{_worker_user()}
-daemon off;
-master_process on;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 512; }}
-http {{
-    {types}
-    default_type application/octet-stream;
-    access_log off;
-    sendfile on;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    include {site_file};
-}}
-"""
-
-
-def _die_with_parent():
-    """In the child: get SIGTERM if the demo itself dies without cleaning up."""
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-class Nginx:
-    def __init__(self, root: str, port: int, d: str):
-        self.root, self.port, self.dir = root, port, d
-        self.proc = None
-
-    def start(self, timeout=10.0):
-        os.makedirs(self.dir, exist_ok=True)
-        site = os.path.join(self.dir, "chrony-snap.conf")
-        with open(site, "w") as f:
-            f.write(site_config(self.root, f"127.0.0.1:{self.port}", "_"))
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(nginx_conf(self.dir, site))
-        log = os.path.join(self.dir, "error.log")
-        nginx = find_nginx()
-        t = subprocess.run([nginx, "-t", "-q", "-p", self.dir + "/", "-e", log, "-c", conf],
-                           capture_output=True, text=True)
-        if t.returncode != 0:
-            raise RuntimeError(f"nginx -t failed:\n{t.stderr.strip()}")
-        self.proc = subprocess.Popen([nginx, "-p", self.dir + "/", "-e", log, "-c", conf],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace")
-                try:
-                    with open(log, errors="replace") as f:
-                        err += f.read()
-                except OSError:
-                    pass
-                self.proc = None
-                if "Address already in use" in err:
-                    raise RuntimeError(f"port {self.port} on 127.0.0.1 is busy: "
-                                       f"try chrony-snap demo --port {self.port + 1}")
-                raise RuntimeError(f"nginx exited:\n{err.strip()[-1500:]}")
-            if self._ours():
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"nginx did not answer on 127.0.0.1:{self.port} within {timeout:g} s")
-
-    def _ours(self) -> bool:
-        """True when OUR nginx answers on the port (not some other listener)."""
-        import http.client
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-        try:
-            c.request("GET", "/.chrony-snap-probe")
-            r = c.getresponse()
-            r.read()
-            return (r.status == 404 and "frame-ancestors 'none'" in (r.getheader("Content-Security-Policy") or "")
-                    and self.proc is not None and self.proc.poll() is None)
-        except (OSError, http.client.HTTPException):
-            return False
-        finally:
-            c.close()
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self):
-        p = self.proc
-        if p is None:
-            return
-        if p.poll() is None:
-            p.send_signal(signal.SIGQUIT)  # graceful: master and workers
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if p.stderr:
-            p.stderr.close()
-        self.proc = None
 
 
 class Traffic(threading.Thread):
@@ -261,10 +120,15 @@ def demo(port: int = 8080, clients: int = 300, workdir: str | None = None) -> in
 
         if B.build(out, cfg, None, str(sb.socket), state) not in (0,):
             raise RuntimeError("the first snapshot failed (see above)")
-        web = Nginx(out, port, os.path.join(workdir, "nginx")).start()
+        try:
+            web = NginxProcess(out, port, workdir=os.path.join(workdir, "nginx"),
+                               die_with_parent=True).start()
+        except PortInUse:
+            raise RuntimeError(f"port {port} on 127.0.0.1 is busy: "
+                               f"try chrony-snap demo --port {port + 1}") from None
         traffic = Traffic(sb, [a for a, v in sent.items() if a != "::1" and not v["cmd_sent"]], stop)
         traffic.start()
-        say(f"nginx (pid {web.proc.pid}) serving {out}")
+        say(f"nginx (pid {web.pid}) serving {out}")
         say(f"dashboard: http://127.0.0.1:{port}/   (data: http://127.0.0.1:{port}/data.json)")
         say("Ctrl-C to stop")
 

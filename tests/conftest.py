@@ -8,7 +8,10 @@ fixtures) use:
 * ``live_site`` - a real private chronyd (chrony_snap.sandbox) with real NTP
   traffic from populate(), a web root made by running the real
   ``chrony-snap build`` CLI as a subprocess (again every ``refresh_s`` by a
-  ticker thread that tests can pause), served by a real nginx on 127.0.0.1;
+  ticker thread that tests can pause), served by a real nginx on 127.0.0.1
+  running the production site config (chrony_snap.nginx.NginxProcess: the
+  CSP and Cache-Control headers come from the shipped server block, and its
+  workers run as the web user, so the web root must be readable by them);
 * ``synth_site`` - the same page and assets with a data.json the test writes
   itself (bench/synth.py), for cases a real chronyd cannot produce on demand
   (names with spaces, a single changed client, 20k clients, a missing file);
@@ -136,8 +139,11 @@ class Site:
 
 
 def _shortdir():
+    """A short directory under /tmp (Unix socket paths stay < 108 bytes).
+    0711: nginx's workers (the web user, as in production) reach the web root
+    inside it without being able to list it."""
     d = tempfile.mkdtemp(prefix="cs-", dir="/tmp")
-    os.chmod(d, 0o700)
+    os.chmod(d, 0o711)
     return d
 
 
@@ -163,7 +169,7 @@ def live_site():
     stopped when a test starts using it (deterministic data); tests that want
     a live feed call site.start_ticker()."""
     from chrony_snap.sandbox import Sandbox, populate
-    from nginx_harness import NginxServer
+    from chrony_snap.nginx import NginxProcess
 
     base = _shortdir()
     sb = Sandbox(os.path.join(base, "sb"))
@@ -176,7 +182,7 @@ def live_site():
         site.sent = sent
         site.build()
         site.build()  # second tick: per-second rates are known
-        web = NginxServer(site.out).start()
+        web = NginxProcess(site.out).start()
         site.web = web
         site.url = web.url
         yield site
@@ -228,7 +234,7 @@ class SynthSite:
 
 @pytest.fixture(scope="session")
 def synth_site():
-    from nginx_harness import NginxServer
+    from chrony_snap.nginx import NginxProcess
 
     base = _shortdir()
     web = None
@@ -242,7 +248,7 @@ def synth_site():
         assert os.path.exists(os.path.join(src, "index.html"))
         site = SynthSite(base, src)
         site.write()
-        web = NginxServer(site.out).start()
+        web = NginxProcess(site.out).start()
         site.web = web
         site.url = web.url
         yield site

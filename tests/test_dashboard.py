@@ -78,6 +78,16 @@ def fmt(n):
 
 # ---------------------------------------------------------------- live site (real chronyd)
 
+def test_served_by_the_production_site_config(live):
+    """The page under test gets the headers operators' nginx sends (the
+    shipped server block), not a test-only config."""
+    from chrony_snap import nginx as N
+    for path, cache in (("/", "no-cache"), ("/data.json", "no-cache")):
+        status, h, _ = live.web.get(path)
+        assert status == 200 and h["content-security-policy"] == N.CSP, path
+        assert h["cache-control"] == cache and h["x-frame-options"] == "DENY", path
+
+
 def test_cards_and_counts_match_data(live, new_page):
     d = live.data()
     p = new_page(live.url, viewport=TALL)
@@ -429,7 +439,7 @@ def test_polling_pauses_while_hidden(live, new_page):
 
 def test_error_banner_when_chronyd_stops(new_page):
     from chrony_snap.sandbox import Sandbox, populate
-    from nginx_harness import NginxServer
+    from chrony_snap.nginx import NginxProcess
 
     base = _shortdir()
     sb = Sandbox(os.path.join(base, "sb"), ipv6=False)
@@ -439,7 +449,7 @@ def test_error_banner_when_chronyd_stops(new_page):
         populate(sb, clients=6, limited=0, cmd=0, ipv6=False, base="127.40.0.1")
         site = Site(base, sb.socket, refresh_s=0.5)
         site.build()
-        web = NginxServer(site.out).start()
+        web = NginxProcess(site.out).start()
         p = new_page(web.url, viewport=TALL)
         page = p.page
         expect(page.locator("#grid .card")).to_have_count(6)

@@ -1,4 +1,4 @@
-"""`chrony-snap demo` (and deploy/demo.sh): the dashboard comes up on
+"""`chrony-snap demo` (and ./demo.sh): the dashboard comes up on
 127.0.0.1 through nginx, the data moves, and Ctrl-C / SIGTERM leaves nothing
 running that the demo started."""
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nginx_prod import free_port
+from chrony_snap.nginx import free_port
 from snaputil import short_tmp, validate  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,7 +151,7 @@ def test_demo_sh_with_an_existing_venv_and_sigterm(short_tmp):
     port = free_port()
     env = dict(os.environ, CHRONY_SNAP_VENV=str(Path(sys.executable).parent.parent))
     keep = short_tmp / "demo"
-    workdir, demo = run_and_stop(["sh", str(ROOT / "deploy" / "demo.sh"), "--port", str(port),
+    workdir, demo = run_and_stop(["bash", str(ROOT / "demo.sh"), "--port", str(port),
                                   "--clients", "40", "--dir", str(keep)], port, signal.SIGTERM,
                                  env=env, clients=40)
     assert workdir == str(keep)
@@ -187,4 +187,4 @@ def test_demo_reports_a_busy_port():
 
 @pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 def test_demo_sh_syntax():
-    assert subprocess.run(["sh", "-n", str(ROOT / "deploy" / "demo.sh")]).returncode == 0
+    assert subprocess.run(["bash", "-n", str(ROOT / "demo.sh")]).returncode == 0

@@ -2,7 +2,7 @@
 
 * `nginx -t` is clean for the generated server block (inside a wrapper
   nginx.conf whose http block is deliberately unfriendly: global
-  open_file_cache, dynamic gzip for JSON -- see tests/nginx_prod.py);
+  open_file_cache, dynamic gzip for JSON -- HOSTILE_HTTP below);
 * headers: no-cache + no 304 for data.json, gzip_static, immutable assets,
   CSP matching the page, dot files refused;
 * race: `chrony-snap build` runs back to back against a chronyd with 3,000
@@ -34,11 +34,26 @@ import pytest
 
 from chrony_snap import nginx as N
 from chrony_snap.sandbox import Sandbox, populate
-from nginx_prod import ProdNginx, free_port, nginx_test, wrapper_conf
 from snaputil import read_snapshot, validate, write_config
 
 CLIENTS = 3000
 ROOT = Path(__file__).resolve().parent.parent
+
+# What a typical, tuned operator http block may carry.  The site block must
+# still serve a fresh data.json (open_file_cache off) and the static .gz.
+HOSTILE_HTTP = """
+    open_file_cache max=1000 inactive=60s;
+    open_file_cache_valid 60s;
+    open_file_cache_min_uses 1;
+    gzip on;
+    gzip_types application/json text/css application/javascript;
+"""
+
+
+def prod_nginx(out):
+    """A real nginx on 127.0.0.1 with the shipped site block, included in an
+    http block that is deliberately unfriendly (HOSTILE_HTTP)."""
+    return N.NginxProcess(out, http_extra=HOSTILE_HTTP)
 
 
 @pytest.fixture(scope="module")
@@ -207,12 +222,12 @@ def test_nginx_t_is_clean_and_cli_prints_the_block(tmp):
     for hostile in (False, True):
         d = tmp / f"ngx-{hostile}"
         d.mkdir()
-        port = free_port()
+        port = N.free_port()
         site = d / "site.conf"
         site.write_text(N.site_config(str(www), f"127.0.0.1:{port}", "_"))
         conf = d / "nginx.conf"
-        conf.write_text(wrapper_conf(str(d), str(site), hostile=hostile))
-        r = nginx_test(str(conf), str(d) + "/")
+        conf.write_text(N.wrapper_conf(str(d), str(site), http_extra=HOSTILE_HTTP if hostile else ""))
+        r = N.check_config(str(conf), str(d) + "/")
         assert r.returncode == 0, r.stderr
         assert "syntax is ok" in r.stderr and "test is successful" in r.stderr
         assert "[warn]" not in r.stderr and "[emerg]" not in r.stderr, r.stderr
@@ -235,7 +250,7 @@ def test_cli_rejects_values_that_would_break_the_config(args, word):
     assert "Traceback" not in r.stderr
 
 
-def test_csp_matches_the_page_and_the_test_harness():
+def test_csp_matches_the_page():
     page = (ROOT / "templates" / "index.html").read_text()
     m = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
     assert m, "the page has a CSP meta tag"
@@ -248,8 +263,13 @@ def test_csp_matches_the_page_and_the_test_harness():
     for k, v in meta.items():
         assert header.get(k) == v, (k, v, header.get(k))
     assert header["frame-ancestors"] == ("'none'",)  # only works as a header
-    from nginx_harness import CSP as HARNESS_CSP
-    assert directives(HARNESS_CSP) == header
+    # and nothing else: the header is the page's policy plus frame-ancestors
+    assert header == {**meta, "frame-ancestors": ("'none'",)}
+    # every location of the site block sends exactly chrony_snap.nginx.CSP (the
+    # browser tests run behind this block too: tests/conftest.py)
+    site = N.site_config("/srv/www")
+    sent = re.findall(r'add_header Content-Security-Policy "([^"]*)" always;', site)
+    assert len(sent) == site.count("Content-Security-Policy") == 5 and set(sent) == {N.CSP}
 
 
 def test_headers_no_304_gzip_static_and_dot_files(busy, tmp):
@@ -257,7 +277,7 @@ def test_headers_no_304_gzip_static_and_dot_files(busy, tmp):
     cfg = write_config(tmp / "c.toml", minisite=False)
     build(out, busy, state, cfg)
     (out / ".data.json.tmp-4242").write_text('{"torn":')  # what a killed writer leaves
-    with ProdNginx(out) as web:
+    with prod_nginx(out) as web:
         s, h, body = fetch(web, "/data.json")
         assert s == 200 and h["content-type"] == "application/json; charset=utf-8"
         assert h["cache-control"] == "no-cache"
@@ -315,7 +335,7 @@ def test_no_torn_or_backwards_reads_while_the_writer_races(busy, tmp):
                 writes["fail"].append(r.stderr)
             writes["n"] += 1
 
-    with ProdNginx(out) as web:
+    with prod_nginx(out) as web:
         w = threading.Thread(target=writer, daemon=True)
         w.start()
         stop, readers = start_readers(web.port, n=2, max_reads=2500, seconds=25)
@@ -362,7 +382,7 @@ def test_the_checker_catches_a_naive_in_place_writer(tmp):
                     f.write(data[i:i + 8192])
                     f.flush()
 
-    with ProdNginx(out) as web:
+    with prod_nginx(out) as web:
         w = threading.Thread(target=naive, daemon=True)
         w.start()
         stop, readers = start_readers(web.port, n=1, max_reads=400, seconds=8)
@@ -390,7 +410,7 @@ def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, tmp):
     dur = sorted(took)[1]
     rnd = random.Random(4)
     killed = 0
-    with ProdNginx(out) as web:
+    with prod_nginx(out) as web:
         stop, readers = start_readers(web.port, n=1, max_reads=10 ** 6, seconds=60)
         for _ in range(40):
             p = subprocess.Popen(build_argv(out, busy, state, cfg), stdout=subprocess.DEVNULL,
@@ -456,7 +476,7 @@ def test_read_only_web_root_keeps_serving_the_last_snapshot(busy, tmp, small_tmp
     out, state = small_tmpfs, tmp / "st"
     cfg = write_config(tmp / "c.toml", minisite=False)
     build(out, busy, state, cfg)
-    with ProdNginx(out) as web:
+    with prod_nginx(out) as web:
         good = (served_seq(web, "identity", schema=True), served_seq(web, "gzip"))
         body = (out / "data.json").read_bytes()
         subprocess.run(["mount", "-o", "remount,ro", str(out)], check=True)
@@ -477,7 +497,7 @@ def test_full_disk_keeps_serving_the_last_snapshot(busy, tmp, small_tmpfs):
     out, state = small_tmpfs, tmp / "st"
     cfg = write_config(tmp / "c.toml", minisite=False)
     build(out, busy, state, cfg)
-    with ProdNginx(out) as web:
+    with prod_nginx(out) as web:
         good = (served_seq(web, "identity", schema=True), served_seq(web, "gzip"))
         body = (out / "data.json").read_bytes()
         with open(out / "filler", "wb") as f:
