@@ -77,6 +77,19 @@ def run_build(out, *, socket=None, state=None, config=None, chronyc=None, extra=
     return r
 
 
+def fill_disk(directory: Path) -> Path:
+    """Fill the file system holding `directory` (a small tmpfs in the tests)."""
+    filler = Path(directory) / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
 class Runtime:
     def __init__(self, python, path):
         self.python, self.path = python, path

@@ -11,7 +11,7 @@ import pytest
 
 from chrony_snap import fields as F
 from chrony_snap.sandbox import Sandbox, cmd_clients, ipv4_range, ntp_clients, populate
-from snaputil import read_snapshot, run_build, runtime, sandbox, short_tmp, write_config  # noqa: F401
+from snaputil import fill_disk, read_snapshot, run_build, runtime, sandbox, short_tmp, write_config  # noqa: F401
 
 NOBODY = 65534
 
@@ -266,14 +266,7 @@ def test_full_disk_keeps_old_snapshot(sandbox, short_tmp):
         run_build(out, socket=sandbox.socket, state=short_tmp / "st", config=cfg)
         before = (out / "data.json").read_bytes()
         assert json.loads(before)["seq"] == 1
-        # fill the disk
-        with open(out / "filler", "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        fill_disk(out)
         r = run_build(out, socket=sandbox.socket, state=short_tmp / "st", config=cfg, check=False)
         assert r.returncode == 1 and "No space left" in r.stderr
         assert (out / "data.json").read_bytes() == before

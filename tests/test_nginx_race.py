@@ -34,7 +34,7 @@ import pytest
 
 from chrony_snap import nginx as N
 from chrony_snap.sandbox import Sandbox, populate
-from snaputil import read_snapshot, validate, write_config
+from snaputil import fill_disk, read_snapshot, validate, write_config
 
 CLIENTS = 3000
 ROOT = Path(__file__).resolve().parent.parent
@@ -500,13 +500,7 @@ def test_full_disk_keeps_serving_the_last_snapshot(busy, tmp, small_tmpfs):
     with prod_nginx(out) as web:
         good = (served_seq(web, "identity", schema=True), served_seq(web, "gzip"))
         body = (out / "data.json").read_bytes()
-        with open(out / "filler", "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        fill_disk(out)
         r = build(out, busy, state, cfg, check=False)
         assert r.returncode == 1
         assert "No space left on device" in r.stderr and "previous snapshot stays" in r.stderr

@@ -272,5 +272,14 @@ def test_runs_as_nobody(shortdir):
     assert not pid_alive(pid)
 
 
-def test_atexit_registry_is_clean():
-    assert not sbx._RUNNING
+def test_atexit_registry_is_clean(tmp_path):
+    """A stopped sandbox leaves the at-exit registry (sandboxes of other test
+    modules, e.g. a session-wide one, may still be running)."""
+    before = set(sbx._RUNNING)
+    d = _mkroot()
+    try:
+        with Sandbox(d + "/x") as sb:
+            assert sb in sbx._RUNNING
+        assert set(sbx._RUNNING) == before
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
