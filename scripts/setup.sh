@@ -2,7 +2,8 @@
 # Install what chrony-snap needs on a fresh Debian 12 machine (as root;
 # idempotent: a second run installs nothing).
 #   scripts/setup.sh        everything for the tests: apt chrony nginx chromium
-#                           python3-venv systemd; pip: the project + test extras
+#                           python3-venv systemd systemd-container; pip: the
+#                           project + test extras
 #   scripts/setup.sh demo   only what the demo needs: chrony nginx python3-venv;
 #                           pip: the project
 # The project goes into ./.venv (or $CHRONY_SNAP_VENV), made with Debian's
@@ -14,7 +15,9 @@ mode=${1:-test}
 venv=${CHRONY_SNAP_VENV:-.venv}
 
 packages=(chrony nginx python3-venv)
-[ "$mode" = demo ] || packages+=(chromium systemd util-linux)
+# tests: Chromium for the page, systemd-analyze for the units, systemd-nspawn
+# to run the documented install under a real systemd (tests/test_units.py)
+[ "$mode" = demo ] || packages+=(chromium systemd systemd-container util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -373,8 +373,6 @@ def test_without_the_chrony_dropin_access_is_refused(svc, runtime, short_tmp, ch
     assert "_chrony" in r.stderr  # the hint names the group
 
 
-@pytest.mark.skipif(os.environ.get("CHRONY_SNAP_NSPAWN") != "1",
-                    reason="boots a systemd-nspawn container (~40 s): set CHRONY_SNAP_NSPAWN=1")
 def test_under_a_real_systemd_in_a_container():
     """deploy/check-in-container.sh: the documented install under systemd, the
     timer's cadence, the journal volume and the online exposure score."""
