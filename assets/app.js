@@ -853,6 +853,7 @@
   var modelScript = D.querySelector('script[src*="model."]');
   Object.defineProperty(HOOK, "scheduled", { get: function () { return !!timer; } });
   Object.defineProperty(HOOK, "inflight", { get: function () { return inflight; } });
+  Object.defineProperty(HOOK, "worker", { get: function () { return !!worker; } });
   var dataUrl = new URL(CFG.url, D.baseURI).href; // a worker resolves relative URLs against its own
 
   function schedule(ms) {
@@ -892,33 +893,19 @@
       worker.postMessage({ cmd: "fetch", id: id, url: dataUrl, timeoutMs: CFG.fetchTimeoutMs });
       return;
     }
-    var ac = typeof AbortController === "function" ? new AbortController() : null;
-    var to = setTimeout(function () { if (ac) ac.abort(); }, CFG.fetchTimeoutMs);
-    var tResp = 0, date = null;
-    fetch(CFG.url, { cache: "no-store", signal: ac ? ac.signal : undefined, credentials: "same-origin",
-                     headers: { Accept: "application/json" } })
-      .then(function (r) {
-        if (!r.ok) throw { message: "HTTP " + r.status + (r.statusText ? " " + r.statusText : "") };
-        tResp = performance.now();
-        date = r.headers.get("Date");
-        return r.json();
-      })
-      .then(function (j) {
-        var tParsed = performance.now();
-        if (!j || typeof j !== "object" || Array.isArray(j)) throw { message: "data.json is not a JSON object" };
-        var out = { id: id, ok: true, date: date, meta: MODEL.meta(j), same: j.seq === mainSeq && !!mainPrev };
-        if (!out.same) {
-          var m = MODEL.build(j.clients, mainPrev);
-          mainPrev = m; mainSeq = j.seq;
-          for (var k in m) if (!(k in out)) out[k] = m[k];
-        }
-        out.t = { fetch: tResp - pollT0, parse: tParsed - tResp, build: performance.now() - tParsed };
-        done(out);
-      }, function (e) {
-        done({ id: id, ok: false, kind: e && e.name === "AbortError" ? "timeout" : e && e.name === "SyntaxError" ? "json" :
-               e && e.name === "TypeError" ? "network" : "other", message: (e && e.message) || String(e) });
-      })
-      .then(function () { clearTimeout(to); });
+    MODEL.fetchJSON(CFG.url, CFG.fetchTimeoutMs).then(function (res) {
+      var j = res.json;
+      var out = { id: id, ok: true, date: res.date, meta: MODEL.meta(j), same: j.seq === mainSeq && !!mainPrev };
+      if (!out.same) {
+        var m = MODEL.build(j.clients, mainPrev);
+        mainPrev = m; mainSeq = j.seq;
+        for (var k in m) if (!(k in out)) out[k] = m[k];
+      }
+      out.t = { fetch: res.tResp - pollT0, parse: res.tParsed - res.tResp, build: performance.now() - res.tParsed };
+      done(out);
+    }, function (e) {
+      done({ id: id, ok: false, kind: (e && e.kind) || "other", message: (e && e.message) || String(e) });
+    });
   }
 
   function mark(name) { // for traces (bench/browser_bench.py); cleared at once, nothing accumulates

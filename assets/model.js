@@ -161,7 +161,38 @@
     return o;
   }
 
-  var api = { COLS: COLS, v4num: v4num, v6hex: v6hex, build: build, meta: meta };
+  /* GET data.json with a timeout: resolves { json, date, tResp, tParsed },
+     rejects with { kind: timeout|json|network|other, message }.  Used by the
+     worker, and by the page itself when no worker can run. */
+  function fetchJSON(url, timeoutMs) {
+    var ac = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = setTimeout(function () { if (ac) ac.abort(); }, timeoutMs || 5000);
+    var tResp = 0, date = null;
+    return fetch(url, { cache: "no-store", signal: ac ? ac.signal : undefined, credentials: "same-origin",
+                        headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (!r.ok) throw { message: "HTTP " + r.status + (r.statusText ? " " + r.statusText : "") };
+        tResp = performance.now();
+        date = r.headers.get("Date");
+        return r.json();
+      })
+      .then(function (j) {
+        if (!j || typeof j !== "object" || Array.isArray(j)) throw { message: "data.json is not a JSON object" };
+        clearTimeout(timer);
+        return { json: j, date: date, tResp: tResp, tParsed: performance.now() };
+      }, function (e) {
+        clearTimeout(timer);
+        throw e;
+      })
+      .catch(function (e) {
+        clearTimeout(timer);
+        throw { kind: e && e.name === "AbortError" ? "timeout" : e && e.name === "SyntaxError" ? "json" :
+                      e && e.name === "TypeError" ? "network" : "other",
+                message: (e && e.message) || String(e) };
+      });
+  }
+
+  var api = { COLS: COLS, v4num: v4num, v6hex: v6hex, build: build, meta: meta, fetchJSON: fetchJSON };
 
   var inWorker = typeof WorkerGlobalScope !== "undefined" && root instanceof WorkerGlobalScope;
   if (!inWorker) { root.ChronySnapModel = api; return; }
@@ -173,54 +204,41 @@
     var req = ev.data || {};
     if (req.cmd === "reset") { prev = null; lastSeq = null; return; }
     if (req.cmd !== "fetch") return;
-    var t0 = performance.now(), tResp = 0, tParsed = 0, date = null;
-    var ac = new AbortController();
-    var timer = setTimeout(function () { ac.abort(); }, req.timeoutMs || 5000);
-    fetch(req.url, { cache: "no-store", signal: ac.signal, credentials: "same-origin",
-                     headers: { Accept: "application/json" } })
-      .then(function (r) {
-        if (!r.ok) throw { message: "HTTP " + r.status + (r.statusText ? " " + r.statusText : "") };
-        tResp = performance.now();
-        date = r.headers.get("Date");
-        return r.json();
-      })
-      .then(function (j) {
-        tParsed = performance.now();
-        if (!j || typeof j !== "object" || Array.isArray(j)) throw { message: "data.json is not a JSON object" };
-        var out = { id: req.id, ok: true, date: date, meta: meta(j), same: false };
+    var t0 = performance.now();
+    fetchJSON(req.url, req.timeoutMs).then(function (res) {
+        var j = res.json;
+        var out = { id: req.id, ok: true, date: res.date, meta: meta(j), same: false };
+        var t = { fetch: res.tResp - t0, parse: res.tParsed - res.tResp, build: 0 };
         if (j.seq === lastSeq && prev && !req.force) {
           out.same = true; // nothing new: no model to send
-        } else {
-          var m = build(j.clients, req.force ? null : prev);
-          lastSeq = j.seq;
-          var transfer = [];
-          out.n = m.n; out.hasNts = m.hasNts; out.addrChanged = m.addrChanged; out.hostChanged = m.hostChanged;
-          out.c = {};
-          for (var i = 0; i < COLS.length; i++) { out.c[COLS[i]] = m.c[COLS[i]]; transfer.push(m.c[COLS[i]].buffer); }
-          out.st = m.st; out.kHas = m.kHas;
-          transfer.push(m.st.buffer, m.kHas.buffer);
-          if (m.addrChanged) {
-            out.addr = m.addr; out.v6 = m.v6;
-            // the worker keeps its own copies of what the next build compares against
-            out.fam = m.fam.slice(); out.v4 = m.v4.slice(); out.rank = m.rank.slice(); out.byAddr = m.byAddr.slice();
-            transfer.push(out.fam.buffer, out.v4.buffer, out.rank.buffer, out.byAddr.buffer);
-          }
-          if (m.hostChanged) { out.host = m.host; out.hostL = m.hostL; }
-          prev = { n: m.n, addr: m.addr, host: m.host, hostL: m.hostL, fam: m.fam, v4: m.v4, v6: m.v6,
-                   rank: m.rank, byAddr: m.byAddr };
-          out.t = { fetch: tResp - t0, parse: tParsed - tResp, build: performance.now() - tParsed };
-          root.postMessage(out, transfer);
+          out.t = t;
+          root.postMessage(out);
           return;
         }
-        out.t = { fetch: tResp - t0, parse: tParsed - tResp, build: 0 };
-        root.postMessage(out);
+        var m = build(j.clients, req.force ? null : prev);
+        lastSeq = j.seq;
+        var transfer = [];
+        out.n = m.n; out.hasNts = m.hasNts; out.addrChanged = m.addrChanged; out.hostChanged = m.hostChanged;
+        out.c = {};
+        for (var i = 0; i < COLS.length; i++) { out.c[COLS[i]] = m.c[COLS[i]]; transfer.push(m.c[COLS[i]].buffer); }
+        out.st = m.st; out.kHas = m.kHas;
+        transfer.push(m.st.buffer, m.kHas.buffer);
+        if (m.addrChanged) {
+          out.addr = m.addr; out.v6 = m.v6;
+          // the worker keeps its own copies of what the next build compares against
+          out.fam = m.fam.slice(); out.v4 = m.v4.slice(); out.rank = m.rank.slice(); out.byAddr = m.byAddr.slice();
+          transfer.push(out.fam.buffer, out.v4.buffer, out.rank.buffer, out.byAddr.buffer);
+        }
+        if (m.hostChanged) { out.host = m.host; out.hostL = m.hostL; }
+        prev = { n: m.n, addr: m.addr, host: m.host, hostL: m.hostL, fam: m.fam, v4: m.v4, v6: m.v6,
+                 rank: m.rank, byAddr: m.byAddr };
+        t.build = performance.now() - res.tParsed;
+        out.t = t;
+        root.postMessage(out, transfer);
       })
       .catch(function (e) {
-        root.postMessage({ id: req.id, ok: false,
-          kind: e && e.name === "AbortError" ? "timeout" : e && e.name === "SyntaxError" ? "json" :
-                e && e.name === "TypeError" ? "network" : "other",
-          message: (e && e.message) || String(e) });
-      })
-      .then(function () { clearTimeout(timer); });
+        root.postMessage({ id: req.id, ok: false, kind: (e && e.kind) || "other",
+                           message: (e && e.message) || String(e) });
+      });
   };
 })(self);

@@ -93,6 +93,7 @@ def test_cards_and_counts_match_data(live, new_page):
     p = new_page(live.url, viewport=TALL)
     page = p.page
     wait_seq(page, d["seq"])
+    assert page.evaluate("window.chronySnap.worker") is True  # parsed off the main thread
     s = d["summary"]
     assert s["clients"] == len(d["clients"]) >= 40
     for k, sel in (("clients", "#sum-clients"), ("ok", "#sum-ok"), ("warning", "#sum-warning"),
@@ -572,6 +573,27 @@ def test_fetch_failure_banner(synth_site, new_page):
     assert page.locator("#grid .card").count() == 10  # last good data stays
     synth_site.write(clients=10)
     expect(banner).to_be_hidden(timeout=8000)
+
+
+def test_works_without_web_workers(synth_site, new_page):
+    """Where no worker can start, the page fetches and parses data.json itself
+    (the same fetch code, assets/model.js) and behaves the same."""
+    synth_site.write(clients=25)
+    p = new_page()
+    page = p.page
+    page.add_init_script("window.Worker = function () { throw new Error('workers are disabled'); };")
+    page.goto(synth_site.url)
+    wait_seq(page, synth_site.seq)
+    assert page.evaluate("window.chronySnap.worker") is False
+    expect(page.locator("#sum-clients")).to_have_text("25")
+    expect(page.locator("#count")).to_have_text("25 clients")
+    assert page.locator("#grid .card").count() > 0
+    p.allowed_errors.append(r"Failed to load resource: the server responded with a status of 404")
+    synth_site.remove()
+    expect(page.locator("#stale-banner")).to_contain_text("HTTP 404", timeout=8000)
+    synth_site.write(clients=26)
+    expect(page.locator("#sum-clients")).to_have_text("26", timeout=8000)
+    expect(page.locator("#stale-banner")).to_be_hidden(timeout=8000)
 
 
 def test_saturation_and_sources_panel(synth_site, new_page):
