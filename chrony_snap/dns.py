@@ -27,8 +27,10 @@ class Lookups:
 
 def _resolve(addr, results):
     import socket
+    # gethostbyaddr, not getnameinfo: some CPython builds (Debian 12's 3.11.2)
+    # hold the GIL inside getnameinfo, so a dead resolver would stall the tick
     try:
-        name = socket.getnameinfo((addr, 0), socket.NI_NAMEREQD)[0]
+        name = socket.gethostbyaddr(addr)[0]
     except (OSError, UnicodeError):
         name = None
     if name is not None:
