@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from chrony_snap import collect as C, config, dns, parse, snapshot, state as S
+from chrony_snap import collect as C, config, dns, snapshot, state as S
 from chrony_snap.writer import StreamingFile, remove_stale_temps
 
 def _boot():

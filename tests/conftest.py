@@ -35,6 +35,9 @@ import time
 
 import pytest
 
+# fixtures shared by the engine, production and page tests (defined in snaputil)
+from snaputil import fake, runtime, sandbox, short_tmp  # noqa: F401
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 for _p in (HERE, os.path.join(REPO, "bench")):

@@ -7,11 +7,10 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from chrony_snap import fields as F
-from chrony_snap.sandbox import Sandbox, cmd_clients, ipv4_range, ntp_clients, populate
-from snaputil import fill_disk, read_snapshot, run_build, runtime, sandbox, short_tmp, write_config  # noqa: F401
+from chrony_snap.sandbox import Sandbox, ipv4_range, ntp_clients, populate
+from snaputil import fill_disk, read_snapshot, run_build, write_config
 
 NOBODY = 65534
 
@@ -152,7 +151,7 @@ def test_hung_chronyd_keeps_the_tick_bounded(sandbox, short_tmp):
     sandbox.pause()
     try:
         t0 = time.monotonic()
-        r = run_build(short_tmp / "www", socket=sandbox.socket, state=short_tmp / "st", config=cfg)
+        run_build(short_tmp / "www", socket=sandbox.socket, state=short_tmp / "st", config=cfg)
         took = time.monotonic() - t0
     finally:
         sandbox.resume()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from chrony_snap.nginx import free_port
-from snaputil import short_tmp, validate  # noqa: F401
+from snaputil import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 

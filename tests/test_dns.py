@@ -3,16 +3,14 @@ never slows the ticks that follow.  chrony-snap runs in a private mount
 namespace whose /etc/resolv.conf says `nameserver 127.0.0.1`, where
 tests/fakedns.py answers; no query leaves the machine."""
 
-import os
 import subprocess
 import sys
 import time
 
-import pytest
 
 from chrony_snap.sandbox import ipv4_range, ntp_clients
 from fakedns import FakeDNS
-from snaputil import read_snapshot, sandbox, short_tmp, write_config  # noqa: F401
+from snaputil import read_snapshot, write_config
 
 ADDRS = ipv4_range("127.10.0.1", 4)
 

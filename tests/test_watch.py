@@ -15,7 +15,7 @@ import time
 import pytest
 
 from chrony_snap.sandbox import populate
-from snaputil import MINISITE, read_snapshot, sandbox, short_tmp, write_config  # noqa: F401
+from snaputil import MINISITE, read_snapshot, write_config
 
 
 class WatchProc:
