@@ -26,14 +26,6 @@ INTERVAL_JSON = {str(n): (repr(2.0 ** n) if n < 0 else str(2 ** n)) for n in ran
 INTERVAL_JSON[F.NO_INTERVAL] = "null"
 
 
-def interval_s(log2_text: str):
-    """chronyd's log2 interval -> seconds (None for 127 = no interval)."""
-    if log2_text == F.NO_INTERVAL:
-        return None
-    n = int(log2_text)
-    return 2 ** n if n >= 0 else 2.0 ** n
-
-
 def last_s(text: str):
     """A 'Last' column -> seconds ago (None for never)."""
     return None if text == F.NEVER else int(text)

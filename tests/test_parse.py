@@ -106,8 +106,8 @@ def test_clients_rows_and_special_values():
                        "127.1.0.9", "::1", "127.2.0.1", "127.2.0.2"}
     burst = by["127.1.0.9"]
     assert (burst["ntp_packets"], burst["ntp_drops"], burst["ntp_interval_log2"]) == ("20", "10", "-5")
-    assert parse.interval_s(burst["ntp_interval_log2"]) == 0.03125
-    assert parse.interval_s("127") is None and parse.interval_s("3") == 8
+    assert json.loads(parse.INTERVAL_JSON[burst["ntp_interval_log2"]]) == 0.03125
+    assert parse.INTERVAL_JSON["127"] == "null" and json.loads(parse.INTERVAL_JSON["3"]) == 8
     assert parse.last_s(by["127.2.0.1"]["ntp_last_s"]) is None
     assert parse.last_s(by["127.2.0.1"]["cmd_last_s"]) == 21
 
