@@ -472,43 +472,37 @@ def small_tmpfs(tmp):
         subprocess.run(["umount", "-l", str(mnt)], check=True)
 
 
-def test_read_only_web_root_keeps_serving_the_last_snapshot(busy, tmp, small_tmpfs):
+def _remount(out, mode):
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(out)], check=True)
+
+
+FAULTS = {
+    # name: (break the web root, mend it, what the CLI must say)
+    "read-only": (lambda out: _remount(out, "ro"), lambda out: _remount(out, "rw"), "Read-only file system"),
+    "disk full": (fill_disk, lambda out: os.unlink(out / "filler"), "No space left on device"),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_broken_web_root_keeps_serving_the_last_snapshot(busy, tmp, small_tmpfs, fault):
+    breaks, mends, message = FAULTS[fault]
     out, state = small_tmpfs, tmp / "st"
     cfg = write_config(tmp / "c.toml", minisite=False)
     build(out, busy, state, cfg)
     with prod_nginx(out) as web:
         good = (served_seq(web, "identity", schema=True), served_seq(web, "gzip"))
         body = (out / "data.json").read_bytes()
-        subprocess.run(["mount", "-o", "remount,ro", str(out)], check=True)
+        breaks(out)
         try:
             r = build(out, busy, state, cfg, check=False)
             assert r.returncode == 1
-            assert "Read-only file system" in r.stderr and "previous snapshot stays" in r.stderr
+            assert message in r.stderr and "previous snapshot stays" in r.stderr
             assert "Traceback" not in r.stderr
             assert (served_seq(web, "identity"), served_seq(web, "gzip")) == good
             assert fetch(web, "/data.json")[2] == body
+            assert not [f for f in os.listdir(out) if f.startswith(".data.json")]
         finally:
-            subprocess.run(["mount", "-o", "remount,rw", str(out)], check=True)
+            mends(out)
         build(out, busy, state, cfg)
         assert served_seq(web, "identity") > good[0] and served_seq(web, "gzip") > good[1]
-
-
-def test_full_disk_keeps_serving_the_last_snapshot(busy, tmp, small_tmpfs):
-    out, state = small_tmpfs, tmp / "st"
-    cfg = write_config(tmp / "c.toml", minisite=False)
-    build(out, busy, state, cfg)
-    with prod_nginx(out) as web:
-        good = (served_seq(web, "identity", schema=True), served_seq(web, "gzip"))
-        body = (out / "data.json").read_bytes()
-        fill_disk(out)
-        r = build(out, busy, state, cfg, check=False)
-        assert r.returncode == 1
-        assert "No space left on device" in r.stderr and "previous snapshot stays" in r.stderr
-        assert "Traceback" not in r.stderr
-        assert (served_seq(web, "identity"), served_seq(web, "gzip")) == good
-        assert fetch(web, "/data.json")[2] == body
-        assert not [f for f in os.listdir(out) if f.startswith(".data.json")]
-        os.unlink(out / "filler")
-        build(out, busy, state, cfg)
-        assert served_seq(web, "identity") > good[0]
         read_snapshot(out)
