@@ -45,7 +45,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import synth  # noqa: E402
-from chrony_snap.nginx import NginxProcess  # noqa: E402
+from chrony_snap.harness.nginx import NginxProcess  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

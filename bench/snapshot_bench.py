@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from chrony_snap.sandbox import Sandbox, ipv4_range, ntp_clients  # noqa: E402
+from chrony_snap.harness.sandbox import Sandbox, ipv4_range, ntp_clients  # noqa: E402
 
 
 def peak_rss_kib(argv):

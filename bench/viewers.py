@@ -43,8 +43,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from chrony_snap.sandbox import Sandbox, ipv4_range, ntp_clients, populate  # noqa: E402
-from chrony_snap.nginx import NginxProcess  # noqa: E402
+from chrony_snap.harness.sandbox import Sandbox, ipv4_range, ntp_clients, populate  # noqa: E402
+from chrony_snap.harness.nginx import NginxProcess  # noqa: E402
 
 
 # --------------------------------------------------------------------------

@@ -1,12 +1,12 @@
 """`chrony-snap demo`: the whole production path on one machine, in one command.
 
-* a private chronyd on loopback (chrony_snap.sandbox.Sandbox: never touches
+* a private chronyd on loopback (chrony_snap.harness.sandbox.Sandbox: never touches
   the system clock, random ports, its own socket), given a few hundred
   synthetic NTP clients (IPv4, ::1, some rate-limited) and a trickle of
   traffic every second with occasional bursts and newcomers, so the page moves;
 * the snapshot loop (`chrony-snap watch` logic) writing a web root every second;
 * nginx on 127.0.0.1:PORT with the site config `chrony-snap nginx-config` prints
-  (chrony_snap.nginx.NginxProcess).
+  (chrony_snap.harness.nginx.NginxProcess).
 
 Ctrl-C (SIGINT) or SIGTERM stops everything it started, by PID, and removes
 its working directory (unless --dir was given).  Nothing is sent anywhere but
@@ -16,7 +16,6 @@ its working directory (unless --dir was given).  Nothing is sent anywhere but
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
 import sys
@@ -24,49 +23,15 @@ import tempfile
 import threading
 
 from chrony_snap import build as B
-from chrony_snap.nginx import NginxProcess, PortInUse, find_nginx
-from chrony_snap.sandbox import Sandbox, find_chronyd, ipv4_range, ntp_clients, populate
+from chrony_snap.harness.nginx import NginxProcess, PortInUse, find_nginx
+from chrony_snap.harness.sandbox import Sandbox, find_chronyd, populate
+from chrony_snap.harness.traffic import Traffic
 from chrony_snap.watch import Watcher
 
 
 def say(msg):
     sys.stdout.write(f"chrony-snap demo: {msg}\n")
     sys.stdout.flush()
-
-
-class Traffic(threading.Thread):
-    """Keeps the sandbox's client list alive: every second a handful of known
-    clients poll; now and then a burst (rate-limited: drops) or newcomers."""
-
-    def __init__(self, sb, known: list, stop: threading.Event, seed=None):
-        super().__init__(name="demo-traffic", daemon=True)
-        self.sb, self.known, self.stop = sb, list(known), stop
-        self.rnd = random.Random(seed)
-        self.next_new = 0
-        self.failed = False
-
-    def run(self):
-        port = self.sb.ntp_port
-        tick = 0
-        while not self.stop.wait(1.0):
-            tick += 1
-            try:
-                addrs = self.rnd.sample(self.known, min(len(self.known), self.rnd.randint(3, 12)))
-                ntp_clients(port, addrs, per_addr=1, wait=0.2, retries=0)
-                if tick % 7 == 0:
-                    ntp_clients(port, ["::1"], per_addr=1, wait=0.2, retries=0)
-                if self.rnd.random() < 0.08:  # a misbehaving client: a burst, mostly dropped
-                    ntp_clients(port, self.rnd.sample(self.known, 1), per_addr=25, wait=0.3, batch=1)
-                if tick % 15 == 0 and self.next_new < 200:  # newcomers
-                    new = ipv4_range("127.77.0.1", self.next_new + 5)[self.next_new:]
-                    self.next_new += 5
-                    ntp_clients(port, new, per_addr=1, wait=0.2, retries=1)
-                    self.known += new
-            except Exception as e:  # noqa: BLE001 - traffic is decoration; the demo goes on
-                if not self.failed:
-                    B.log(f"demo: synthetic traffic stopped: {type(e).__name__}: {e}")
-                    self.failed = True
-                return
 
 
 def demo(port: int = 8080, clients: int = 300, workdir: str | None = None) -> int:

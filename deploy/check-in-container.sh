@@ -107,7 +107,7 @@ systemctl enable --now chrony-snap.timer
 '
 echo "== traffic: 500 clients"
 cin env PYTHONPATH=/usr/local/lib/chrony-snap python3 -c '
-from chrony_snap.sandbox import populate
+from chrony_snap.harness.sandbox import populate
 class S: ntp_port, cmd_port = 123, 323
 print(len(populate(S, clients=500, limited=5, cmd=0)), "clients sent")'
 

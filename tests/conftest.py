@@ -171,8 +171,8 @@ def live_site():
     """Real chronyd + populate() + `chrony-snap build` + nginx. The ticker is
     stopped when a test starts using it (deterministic data); tests that want
     a live feed call site.start_ticker()."""
-    from chrony_snap.sandbox import Sandbox, populate
-    from chrony_snap.nginx import NginxProcess
+    from chrony_snap.harness.sandbox import Sandbox, populate
+    from chrony_snap.harness.nginx import NginxProcess
 
     base = _shortdir()
     sb = Sandbox(os.path.join(base, "sb"))
@@ -237,7 +237,7 @@ class SynthSite:
 
 @pytest.fixture(scope="session")
 def synth_site():
-    from chrony_snap.nginx import NginxProcess
+    from chrony_snap.harness.nginx import NginxProcess
 
     base = _shortdir()
     web = None

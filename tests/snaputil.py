@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from chrony_snap.schema import load as load_schema
-from chrony_snap.sandbox import Sandbox
+from chrony_snap.harness.sandbox import Sandbox
 
 HERE = Path(__file__).parent
 FIX = HERE / "fixtures" / "chrony"

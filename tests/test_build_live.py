@@ -9,7 +9,7 @@ import time
 
 
 from chrony_snap import fields as F
-from chrony_snap.sandbox import Sandbox, ipv4_range, ntp_clients, populate
+from chrony_snap.harness.sandbox import Sandbox, ipv4_range, ntp_clients, populate
 from snaputil import fill_disk, read_snapshot, run_build, write_config
 
 NOBODY = 65534

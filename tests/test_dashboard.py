@@ -439,8 +439,8 @@ def test_polling_pauses_while_hidden(live, new_page):
 
 
 def test_error_banner_when_chronyd_stops(new_page):
-    from chrony_snap.sandbox import Sandbox, populate
-    from chrony_snap.nginx import NginxProcess
+    from chrony_snap.harness.sandbox import Sandbox, populate
+    from chrony_snap.harness.nginx import NginxProcess
 
     base = _shortdir()
     sb = Sandbox(os.path.join(base, "sb"), ipv6=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chrony_snap.nginx import free_port
+from chrony_snap.harness.nginx import free_port
 from snaputil import validate
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ import sys
 import time
 
 
-from chrony_snap.sandbox import ipv4_range, ntp_clients
+from chrony_snap.harness.sandbox import ipv4_range, ntp_clients
 from fakedns import FakeDNS
 from snaputil import read_snapshot, write_config
 

@@ -33,7 +33,8 @@ from pathlib import Path
 import pytest
 
 from chrony_snap import nginx as N
-from chrony_snap.sandbox import Sandbox, populate
+from chrony_snap.harness import nginx as H
+from chrony_snap.harness.sandbox import Sandbox, populate
 from snaputil import fill_disk, read_snapshot, validate, write_config
 
 CLIENTS = 3000
@@ -53,7 +54,7 @@ HOSTILE_HTTP = """
 def prod_nginx(out):
     """A real nginx on 127.0.0.1 with the shipped site block, included in an
     http block that is deliberately unfriendly (HOSTILE_HTTP)."""
-    return N.NginxProcess(out, http_extra=HOSTILE_HTTP)
+    return H.NginxProcess(out, http_extra=HOSTILE_HTTP)
 
 
 @pytest.fixture(scope="module")
@@ -222,12 +223,12 @@ def test_nginx_t_is_clean_and_cli_prints_the_block(tmp):
     for hostile in (False, True):
         d = tmp / f"ngx-{hostile}"
         d.mkdir()
-        port = N.free_port()
+        port = H.free_port()
         site = d / "site.conf"
         site.write_text(N.site_config(str(www), f"127.0.0.1:{port}", "_"))
         conf = d / "nginx.conf"
-        conf.write_text(N.wrapper_conf(str(d), str(site), http_extra=HOSTILE_HTTP if hostile else ""))
-        r = N.check_config(str(conf), str(d) + "/")
+        conf.write_text(H.wrapper_conf(str(d), str(site), http_extra=HOSTILE_HTTP if hostile else ""))
+        r = H.check_config(str(conf), str(d) + "/")
         assert r.returncode == 0, r.stderr
         assert "syntax is ok" in r.stderr and "test is successful" in r.stderr
         assert "[warn]" not in r.stderr and "[emerg]" not in r.stderr, r.stderr

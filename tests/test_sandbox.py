@@ -1,4 +1,4 @@
-"""chrony_snap.sandbox against a REAL chronyd on loopback (needs chrony installed, root)."""
+"""chrony_snap.harness.sandbox against a REAL chronyd on loopback (needs chrony installed, root)."""
 
 import os
 import shutil
@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from chrony_snap import sandbox as sbx
-from chrony_snap.sandbox import Sandbox, cmd_clients, ipv4_range, ntp_clients, populate
+from chrony_snap.harness import sandbox as sbx
+from chrony_snap.harness.sandbox import Sandbox, cmd_clients, ipv4_range, ntp_clients, populate
 
 NOBODY_UID = 65534
 

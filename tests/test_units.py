@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from chrony_snap.sandbox import Sandbox, populate
+from chrony_snap.harness.sandbox import Sandbox, populate
 from snaputil import read_snapshot, write_config
 
 ROOT = Path(__file__).resolve().parent.parent

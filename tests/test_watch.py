@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from chrony_snap.sandbox import populate
+from chrony_snap.harness.sandbox import populate
 from snaputil import MINISITE, read_snapshot, write_config
 
 
