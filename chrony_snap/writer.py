@@ -4,15 +4,40 @@ Like prometheus_client's write_to_textfile: write a dot-prefixed temp file in
 the target directory (nginx refuses dot files), then os.replace() it over the
 target.  Readers see the old file or the new one, never a torn one; on any
 error the temp file is removed and the old file is untouched.
+
+Others may write the target directory (a web root is often shared), so a temp
+file is always a new file: O_CREAT|O_EXCL|O_NOFOLLOW under an unpredictable
+name, ``.NAME.tmp-PID-RANDOM``.  A planted file or symlink makes the open fail
+instead of redirecting the write; the PID lets `remove_stale_temps` tell a
+dead run's leftovers from a live one's.
 """
 
+import errno
 import os
+import stat
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _create_temp(path: str, mode: int) -> tuple[str, int]:
+    """(name, fd) of a new temp file beside ``path``, with exactly ``mode``."""
+    d, name = os.path.split(path)
+    tmp = os.path.join(d, f".{name}.tmp-{os.getpid()}-{os.urandom(8).hex()}")
+    fd = os.open(tmp, _CREATE, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask must not narrow it
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return tmp, fd
 
 
 def remove_stale_temps(directory: str):
-    """Remove temp files (.NAME.tmp-PID) left by runs that were killed:
-    a killed run cannot clean up, and at 100k clients each leftover pair is
-    ~28 MB.  Files of a process that is still running are kept."""
+    """Remove temp files (.NAME.tmp-PID-RANDOM; .NAME.tmp-PID from older
+    releases) left by runs that were killed: a killed run cannot clean up,
+    and at 100k clients each leftover pair is ~28 MB.  Files of a process
+    that is still running are kept."""
     try:
         names = os.listdir(directory)
     except OSError:
@@ -20,7 +45,7 @@ def remove_stale_temps(directory: str):
     for name in names:
         if name[:1] != "." or ".tmp-" not in name:
             continue
-        pid = name.rpartition(".tmp-")[2]
+        pid = name.rpartition(".tmp-")[2].partition("-")[0]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
@@ -37,12 +62,9 @@ def remove_stale_temps(directory: str):
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644, fsync: bool = False):
-    d, name = os.path.split(path)
-    tmp = os.path.join(d, f".{name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    tmp, fd = _create_temp(path, mode)
     try:
         try:
-            os.fchmod(fd, mode)
             _write_all(fd, data)
             if fsync:
                 os.fsync(fd)
@@ -68,27 +90,19 @@ class StreamingFile:
     """
 
     def __init__(self, path: str, gzip_level: int | None = None, fsync: bool = False, mode: int = 0o644):
-        d, name = os.path.split(path)
         self.path, self.gz_path, self.fsync = path, path + ".gz", fsync
-        self.tmp = os.path.join(d, f".{name}.tmp-{os.getpid()}")
-        self.gz_tmp = os.path.join(d, f".{name}.gz.tmp-{os.getpid()}") if gzip_level else None
+        self.tmp = self.gz_tmp = None
         self.level = gzip_level
         self.error = None
         self.fd = self.gzfd = None
         try:
-            self.fd = self._open(self.tmp, mode)
-            if self.gz_tmp:
-                self.gzfd = self._open(self.gz_tmp, mode)
+            self.tmp, self.fd = _create_temp(path, mode)
+            if gzip_level:
+                self.gz_tmp, self.gzfd = _create_temp(self.gz_path, mode)
         except BaseException:
             self.abort()
             raise
         self._co = self._compressor()
-
-    @staticmethod
-    def _open(path, mode):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-        os.fchmod(fd, mode)
-        return fd
 
     def _compressor(self):
         if not self.level:
@@ -130,6 +144,10 @@ class StreamingFile:
             self.abort()
             raise self.error
         try:
+            # Both targets are checked before either is replaced: data.json
+            # and its .gz twin never disagree.
+            for target in (self.path, self.gz_path):
+                _check_replaceable(target)
             if self.fsync:
                 os.fsync(self.fd)
                 if self.gzfd is not None:
@@ -146,6 +164,7 @@ class StreamingFile:
         except BaseException:
             self.abort()
             raise
+        self.tmp = self.gz_tmp = None  # renamed: nothing left for abort()
 
     def _close(self):
         for attr in ("fd", "gzfd"):
@@ -165,6 +184,23 @@ class StreamingFile:
                     os.unlink(p)
                 except OSError:
                     pass
+        self.tmp = self.gz_tmp = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.abort()
+
+
+def _check_replaceable(path):
+    """IsADirectoryError naming ``path`` if rename(2) could not replace it."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, f"{path} is a directory", path)
 
 
 def _write_all(fd, data):

@@ -429,7 +429,7 @@ def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, tmp):
 
         def writing(pid):
             try:
-                return any(e.name.startswith(".data.json") and e.name.endswith(f"-{pid}")
+                return any(e.name.startswith(".data.json") and f".tmp-{pid}-" in e.name
                            and e.stat().st_size > 100_000 for e in os.scandir(out))
             except OSError:
                 return False
