@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -26,7 +25,7 @@ from chrony_snap import build as B
 from chrony_snap.harness.nginx import NginxProcess, PortInUse, find_nginx
 from chrony_snap.harness.sandbox import Sandbox, find_chronyd, populate
 from chrony_snap.harness.traffic import Traffic
-from chrony_snap.watch import Watcher
+from chrony_snap.watch import Shutdown, Watcher
 
 
 def say(msg):
@@ -49,15 +48,12 @@ def demo(port: int = 8080, clients: int = 300, workdir: str | None = None) -> in
         B.log("demo: on Debian/Ubuntu: apt-get install chrony nginx   (or run deploy/demo.sh)")
         return 1
 
-    stop = threading.Event()
-    watcher = None
+    with Shutdown() as shutdown:
+        return _run(shutdown, port, clients, workdir)
 
-    def on_signal(signum, frame):
-        stop.set()
-        if watcher is not None:
-            watcher.wake.set()
 
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+def _run(shutdown, port, clients, workdir) -> int:
+    stop = threading.Event()  # the traffic thread's; never set in a signal handler
     os.umask(0o022)  # nginx's workers (another user) read what we write
     created = workdir is None
     if created:
@@ -80,10 +76,11 @@ def demo(port: int = 8080, clients: int = 300, workdir: str | None = None) -> in
         limited = max(2, clients // 30)
         sent = populate(sb, clients=clients, limited=limited, cmd=3)
         say(f"{len(sent)} synthetic clients ({limited} rate-limited, ::1, 3 on the command port)")
-        if stop.is_set():
+        watcher = Watcher(out, cfg, None, str(sb.socket), state, 1.0, waker=shutdown.waker)
+        first = 0 if shutdown() else watcher.tick(shutdown, render_page=True)  # nginx serves it next
+        if shutdown():
             return 0
-
-        if B.build(out, cfg, None, str(sb.socket), state) not in (0,):
+        if first != 0:
             raise RuntimeError("the first snapshot failed (see above)")
         try:
             web = NginxProcess(out, port, workdir=os.path.join(workdir, "nginx"),
@@ -97,22 +94,19 @@ def demo(port: int = 8080, clients: int = 300, workdir: str | None = None) -> in
         say(f"dashboard: http://127.0.0.1:{port}/   (data: http://127.0.0.1:{port}/data.json)")
         say("Ctrl-C to stop")
 
-        watcher = Watcher(out, cfg, None, str(sb.socket), state, 1.0)
-
         def check(w):
             problem = None
             if not web.running:
                 problem = "nginx exited"
             elif not sb.running:
                 problem = "chronyd exited"
-            if problem and not stop.is_set():
+            if problem and not shutdown():
                 B.log(f"demo: {problem}; stopping")
                 check.failed = True
-                stop.set()
+                shutdown.request()
 
         check.failed = False
-        if not stop.is_set():
-            rc = watcher.run(stop, on_tick=check)
+        rc = watcher.run(shutdown, on_tick=check)
         if check.failed:
             rc = 1
     except (RuntimeError, OSError, ValueError) as e:
@@ -126,8 +120,6 @@ def demo(port: int = 8080, clients: int = 300, workdir: str | None = None) -> in
             web.stop()
         if sb is not None:
             sb.stop()
-        for s, h in old.items():
-            signal.signal(s, h)
         if created:
             shutil.rmtree(workdir, ignore_errors=True)
         say("stopped" + (f"; kept {workdir}" if not created else ""))

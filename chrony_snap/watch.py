@@ -9,13 +9,17 @@ rebuild once.  A rebuild that fails (a broken template) is logged and the
 last good page stays in place; the loop keeps going, and the next edit that
 fixes the template brings the page back.
 
-SIGTERM and SIGINT stop the loop after the current tick (exit status 0).
+SIGTERM and SIGINT stop the loop (exit status 0); a tick they interrupt
+publishes nothing (its chronyc children got the signal too: systemd's
+KillMode and Ctrl-C signal the whole group).
 Only this command imports watchdog; the per-second `build` path never does.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import select
 import signal
 import threading
 import time
@@ -24,6 +28,11 @@ from chrony_snap import build as B, config as C
 
 DEBOUNCE_S = 0.3   # quiet time after the last file event before re-rendering
 MAX_DELAY_S = 1.5  # ... but never wait longer than this after the first one
+MAX_INTERVAL_S = 86400.0
+
+# build() takes cancelled= once the engine's side is merged; until then the
+# loop still runs, and an interrupted tick may publish.
+_CANCELLABLE = "cancelled" in B.build.__code__.co_varnames[:B.build.__code__.co_argcount]
 
 
 def _log(msg):
@@ -53,21 +62,88 @@ class _Handler:
         self.watcher.changed(paths)
 
 
+class Waker:
+    """Wakes the loop: a byte in a pipe.  Safe from a signal handler, which
+    must take no lock (Event.set there deadlocks when the signal lands while
+    the interrupted code holds the Event's lock), and from other threads."""
+
+    def __init__(self):
+        self._r, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def wake(self):
+        try:
+            os.write(self._w, b"\0")
+        except OSError:
+            pass  # the pipe is full: a wake-up is pending anyway
+
+    def wait(self, timeout):
+        """Until woken or ``timeout`` seconds passed; pending wake-ups are consumed."""
+        p = select.poll()
+        p.register(self._r, select.POLLIN)
+        p.poll(math.ceil(max(timeout, 0.0) * 1000))
+        try:
+            while os.read(self._r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self):
+        os.close(self._r)
+        os.close(self._w)
+
+
+class Shutdown:
+    """SIGTERM/SIGINT, while in its ``with`` block: the handler sets a flag
+    and wakes the loop (``self.waker``), nothing else.  Calling it says
+    whether shutdown was requested (the loop's stop test and build's
+    ``cancelled``).  Once requested, later signals are ignored: a second
+    Ctrl-C must not turn a clean stop into a traceback."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.requested = False
+        self.waker = Waker()
+        self._old = {}
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def request(self, signum=None, frame=None):
+        self.requested = True
+        self.waker.wake()
+
+    def __enter__(self):
+        self._old = {s: signal.signal(s, self.request) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, signal.SIG_IGN if self.requested else h)
+        self.waker.close()  # no handler of ours can run any more
+
+
+def check_interval(interval) -> float:
+    interval = float(interval)
+    if not (math.isfinite(interval) and 0 < interval <= MAX_INTERVAL_S):
+        raise ValueError(f"--interval must be a number of seconds above 0 and at most "
+                         f"{MAX_INTERVAL_S:g}, got {interval!r}")
+    return interval
+
+
 class Watcher:
-    """The loop, usable in-process (the demo runs it with its own stop event)."""
+    """The loop, usable in-process (the demo runs it with its own Shutdown)."""
 
     def __init__(self, out, config_path=None, chronyc=None, socket=None, state_dir=None,
-                 interval=1.0, log=_log):
-        if not interval or interval <= 0:
-            raise ValueError("interval must be > 0")
+                 interval=1.0, log=_log, *, waker: Waker):
+        self.interval = check_interval(interval)
         self.out = out
         self.config_path = config_path
         self.chronyc = chronyc
         self.socket = socket
         self.state_dir = state_dir
-        self.interval = float(interval)
         self.log = log
-        self.wake = threading.Event()
+        self.waker = waker
         self._lock = threading.Lock()
         self._first_event = None
         self._last_event = None
@@ -159,7 +235,7 @@ class Watcher:
             if self._first_event is None:
                 self._first_event = now
             self._last_event = now
-        self.wake.set()
+        self.waker.wake()
 
     def _render_due(self, now):
         with self._lock:
@@ -201,27 +277,33 @@ class Watcher:
         return rc
 
     # ------------------------------------------------------------- the loop
-    def tick(self) -> int:
+    def tick(self, stopping, render_page=False) -> int:
+        """One snapshot (data.json only, unless ``render_page``); an interrupted one publishes nothing."""
         self.ticks += 1
+        kw = {"cancelled": stopping} if _CANCELLABLE else {}
         return B.build(self.out, self.config_path, self.chronyc, self.socket, self.state_dir,
-                       render_page=False)
+                       render_page=render_page, **kw)
 
-    def run(self, stop: threading.Event, on_tick=None) -> int:
+    def run(self, stopping, on_tick=None) -> int:
+        """Until ``stopping()`` is true (checked before each step; wake the
+        loop with ``self.waker`` after it changes)."""
         try:
             self._load_config()
         except C.ConfigError as e:
             self.log(str(e))
             return 2
-        self.tick()
+        self.tick(stopping)
+        if stopping():
+            return 0
         self.render_page("start")
         if on_tick:
             on_tick(self)
         next_tick = time.monotonic() + self.interval
         try:
-            while not stop.is_set():
+            while not stopping():
                 now = time.monotonic()
                 if now >= next_tick:
-                    self.tick()
+                    self.tick(stopping)
                     if on_tick:
                         on_tick(self)
                     next_tick += self.interval
@@ -233,9 +315,8 @@ class Watcher:
                     self.render_page("templates, assets or config changed")
                     continue
                 wait = next_tick - now if due is None else min(next_tick, due) - now
-                if wait > 0:
-                    self.wake.wait(wait)
-                self.wake.clear()
+                if wait > 0 and not stopping():
+                    self.waker.wait(wait)
         finally:
             self._stop_observer()
         return 0
@@ -243,25 +324,16 @@ class Watcher:
 
 def watch(out, config_path=None, chronyc=None, socket=None, state_dir=None, interval=1.0) -> int:
     """`chrony-snap watch`: run until SIGTERM/SIGINT."""
-    stop = threading.Event()
     try:
-        w = Watcher(out, config_path, chronyc, socket, state_dir, interval)
+        interval = check_interval(interval)
     except ValueError as e:
         _log(f"watch: {e}")
         return 2
-
-    def on_signal(signum, frame):
-        stop.set()
-        w.wake.set()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with Shutdown() as shutdown:
+        w = Watcher(out, config_path, chronyc, socket, state_dir, interval, waker=shutdown.waker)
         _log(f"watch: a snapshot into {out} every {interval:g} s; re-rendering the page when "
              "templates, assets or the config change (Ctrl-C to stop)")
-        rc = w.run(stop)
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        rc = w.run(shutdown)
     if rc == 0:
         _log(f"watch: stopped after {w.ticks} snapshots")
     return rc
