@@ -32,7 +32,8 @@ MAX_INTERVAL_S = 86400.0
 
 # build() takes cancelled= once the engine's side is merged; until then the
 # loop still runs, and an interrupted tick may publish.
-_CANCELLABLE = "cancelled" in B.build.__code__.co_varnames[:B.build.__code__.co_argcount]
+_code = B.build.__code__
+_CANCELLABLE = "cancelled" in _code.co_varnames[:_code.co_argcount + _code.co_kwonlyargcount]
 
 
 def _log(msg):

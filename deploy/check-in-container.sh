@@ -99,7 +99,13 @@ install -D -m 0644 deploy/config.toml /etc/chrony-snap/config.toml
 install -D -m 0644 deploy/chrony.service.d/chrony-snap.conf /etc/systemd/system/chrony.service.d/chrony-snap.conf
 systemctl daemon-reload
 systemctl restart chrony
-stat -c "%A %U:%G %n" /run/chrony /run/chrony/chronyd.sock
+stat -c "%A %U:%G %n" /run/chrony /run/chrony/chronyd.sock /run/chrony-snap /run/chrony-snap/chronyd.sock
+# the service user and group may use the socket, not replace it or chronyd.pid
+as_snap() { setpriv --reuid=chrony-snap --regid=chrony-snap --groups=_chrony "$@"; }
+for f in /run/chrony/chronyd.sock /run/chrony/chronyd.pid; do
+    if as_snap rm -f "$f"; then echo "chrony-snap could remove $f" >&2; exit 1; fi
+done
+if as_snap touch /run/chrony/planted; then echo "chrony-snap could write /run/chrony" >&2; exit 1; fi
 install -m 0644 chrony-snap.service chrony-snap.timer /etc/systemd/system/
 systemctl daemon-reload
 systemctl start chrony-snap.service

@@ -165,17 +165,26 @@ def exec_start(svc):
     return argv, opts
 
 
+def tmpfiles_lines():
+    return [l.split() for l in (DEPLOY / "tmpfiles.d" / "chrony-snap.conf").read_text().splitlines()
+            if l.strip() and not l.startswith("#")]
+
+
 def test_only_the_needed_paths_are_writable(svc):
     argv, opts = exec_start(svc)
     rw = values(svc, "Service", "ReadWritePaths")
-    assert set(opts) == {"--out", "--state"}  # socket and config come from the config file
+    assert set(opts) == {"--out", "--state", "--socket"}  # the config comes from the config file
     assert opts["--out"] in rw
     state_dirs = ["/var/lib/" + d for d in values(svc, "Service", "StateDirectory")]
     assert opts["--state"] in state_dirs
-    # chronyc binds its reply socket next to chronyd's: the socket's directory
+    # chronyc binds its reply socket next to the socket path it is given: a
+    # symlink to chronyd's socket in a directory of chrony-snap's own, so
+    # chronyd's directory (/run/chrony) is not writable
     from chrony_snap.config import SCHEMA
-    assert os.path.dirname(SCHEMA["chrony"]["socket"][0]) in rw
-    assert sorted(rw) == sorted({opts["--out"], "/run/chrony"})
+    links = {l[1]: l[-1] for l in tmpfiles_lines() if l[0] == "L"}
+    assert links[opts["--socket"]] == SCHEMA["chrony"]["socket"][0]
+    assert sorted(rw) == sorted({opts["--out"], os.path.dirname(opts["--socket"])})
+    assert os.path.dirname(SCHEMA["chrony"]["socket"][0]) not in rw
 
 
 def test_the_word_is_absent_from_units_code_and_deploy_files():
@@ -192,12 +201,15 @@ def test_deploy_snippets_match_the_unit(svc):
     sysusers = [l.split() for l in (DEPLOY / "sysusers.d" / "chrony-snap.conf").read_text().splitlines()
                 if l.strip() and not l.startswith("#")]
     assert sysusers[0][:2] == ["u", user]
-    tmpf = [l.split() for l in (DEPLOY / "tmpfiles.d" / "chrony-snap.conf").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
+    tmpf = tmpfiles_lines()
     assert tmpf[0][:5] == ["d", opts["--out"], "0755", user, value(svc, "Service", "Group")]
+    # the reply-socket directory: chrony-snap's, chronyd (chrony's group) passes through
+    sockdir = os.path.dirname(opts["--socket"])
+    assert ["d", sockdir, "0710", user, "_chrony", "-"] in tmpf
     drop = parse_unit(DROPIN)
-    assert mode_of(value(drop, "Service", "RuntimeDirectoryMode")) & 0o070 == 0o070
-    assert mode_of(value(drop, "Service", "RuntimeDirectoryMode")) & 0o007 == 0  # chronyd refuses "other"
+    mode = mode_of(value(drop, "Service", "RuntimeDirectoryMode"))
+    assert mode & 0o070 == 0o010  # the group passes through, cannot list, create or unlink
+    assert mode & 0o007 == 0  # chronyd refuses "other"
     assert mode_of(value(drop, "Service", "UMask")) & 0o070 == 0  # socket group-writable
 
 
@@ -297,9 +309,9 @@ def run_exec_start(svc, runtime, short_tmp, sb, chrony_group):
         os.chmod(d, mode)
     cfg = write_config(short_tmp / "config.toml", minisite=False)
     os.chmod(cfg, 0o644)
-    paths = {opts["--out"]: str(out), opts["--state"]: str(state)}
+    paths = {opts["--out"]: str(out), opts["--state"]: str(state), opts["--socket"]: str(sb.link)}
     cmd = [runtime.python, "-m", "chrony_snap"] + [paths.get(a, a) for a in argv[1:]]
-    cmd += ["--socket", str(sb.socket), "--config", str(cfg)]
+    cmd += ["--config", str(cfg)]
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(runtime.path), "LANG": "C.UTF-8"}
     for e in values(svc, "Service", "Environment"):
         k, _, v = e.partition("=")
@@ -312,7 +324,9 @@ def run_exec_start(svc, runtime, short_tmp, sb, chrony_group):
 
 def chrony_sandbox(root: Path, dropin: bool) -> Sandbox:
     """chronyd as chrony's user; with dropin=True its socket directory and
-    socket get the modes the shipped chrony.service drop-in gives them."""
+    socket get the modes the shipped chrony.service drop-in gives them.
+    ``sb.link``: the symlink to the socket, in a directory made as the
+    shipped tmpfiles.d lines make /run/chrony-snap."""
     sb = Sandbox(root, user="_chrony").start()
     if dropin:
         # What systemd + chronyd do with the drop-in (checked for real under
@@ -323,6 +337,15 @@ def chrony_sandbox(root: Path, dropin: bool) -> Sandbox:
         d = parse_unit(DROPIN)
         os.chmod(sb.socket, 0o777 & ~mode_of(value(d, "Service", "UMask")))
         os.chmod(root, mode_of(value(d, "Service", "RuntimeDirectoryMode")))
+    tmpf = tmpfiles_lines()
+    (link_line,) = [l for l in tmpf if l[0] == "L"]
+    (dir_line,) = [l for l in tmpf if l[0] == "d" and l[1] == os.path.dirname(link_line[1])]
+    linkdir = root.parent / "run-chrony-snap"
+    linkdir.mkdir()
+    os.chown(linkdir, pwd.getpwnam(dir_line[3]).pw_uid, grp.getgrnam(dir_line[4]).gr_gid)
+    os.chmod(linkdir, mode_of(dir_line[2]))
+    sb.link = linkdir / os.path.basename(link_line[1])
+    os.symlink(sb.socket, sb.link)
     return sb
 
 
@@ -355,7 +378,38 @@ def test_exec_start_works_as_the_unprivileged_user(svc, runtime, short_tmp, chro
         s = os.stat(out / f)
         assert s.st_uid == pw.pw_uid and s.st_mode & 0o004, f
     assert os.stat(state / "state.bin").st_uid == pw.pw_uid
-    assert not [p for p in os.listdir(sb.root) if p.startswith("chronyc.")]  # reply sockets cleaned up
+    assert not [p for p in os.listdir(sb.link.parent) if p.startswith("chronyc.")]  # reply sockets cleaned up
+
+
+def test_the_service_user_cannot_replace_chronyds_socket_or_pid(svc, short_tmp, chrony_group):
+    """With the drop-in, chrony's group may use chronyd's socket but not
+    unlink or replace it, nor chronyd.pid, nor plant anything next to them
+    (the drop-in used to make /run/chrony group-writable)."""
+    pw = ensure_user(svc)
+    sb = chrony_sandbox(short_tmp / "run-chrony", dropin=True)
+    try:
+        pid = sb.root / "chronyd.pid"
+        assert pid.exists()
+        as_snap = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[chrony_group],
+                       capture_output=True, text=True, timeout=30)
+        for argv in (["rm", "-f", str(sb.socket)], ["rm", "-f", str(pid)],
+                     ["mv", str(sb.socket), str(sb.root / "moved")],
+                     ["touch", str(sb.root / "planted")],
+                     ["ln", "-s", "/etc/passwd", str(sb.root / "chronyd.pid.new")]):
+            r = subprocess.run(argv, **as_snap)
+            assert r.returncode != 0 and "Permission denied" in r.stderr, (argv, r.stderr)
+        assert sorted(os.listdir(sb.root)) == sorted(["chrony.conf", "chronyd.log", "chronyd.pid",
+                                                     "chronyd.sock"])
+        # ... and still reads chronyd's reports, through the symlink
+        r = subprocess.run(["chronyc", "-c", "-n", "-h", str(sb.link),
+                            "tracking"], **as_snap)
+        assert r.returncode == 0, r.stderr
+        # chronyd's own path is unusable for chronyc as that user: it cannot
+        # bind its reply socket there -- hence the symlink
+        r = subprocess.run(["chronyc", "-c", "-n", "-h", str(sb.socket), "tracking"], **as_snap)
+        assert r.returncode != 0
+    finally:
+        sb.stop()
 
 
 def test_without_the_chrony_dropin_access_is_refused(svc, runtime, short_tmp, chrony_group):
