@@ -6,7 +6,7 @@ import time
 import pytest
 
 from chrony_snap import fields as F
-from snaputil import FAKE_CHRONYC, read_snapshot, run_build, write_config
+from helpers import FAKE_CHRONYC, read_snapshot, run_build, write_config
 
 SERVERSTATS = {
     5: "1598,8,19,0,0\n",

@@ -10,7 +10,7 @@ import time
 
 from chrony_snap import fields as F
 from chrony_snap.sandbox import Sandbox, ipv4_range, ntp_clients, populate
-from snaputil import fill_disk, read_snapshot, run_build, write_config
+from helpers import fill_disk, read_snapshot, run_build, write_config
 
 NOBODY = 65534
 
@@ -327,7 +327,7 @@ def test_page_rendered_only_when_inputs_change(sandbox, short_tmp):
 
 def test_broken_template_keeps_page_and_data_flowing(sandbox, short_tmp):
     import shutil
-    from snaputil import MINISITE
+    from helpers import MINISITE
     tpl = short_tmp / "tpl"
     shutil.copytree(MINISITE / "templates", tpl)
     out, state = short_tmp / "www", short_tmp / "st"

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import expect  # noqa: E402
 
-from conftest import HOSTILE_NAMES, Site, _shortdir  # noqa: E402
+from helpers import HOSTILE_NAMES, Site, short_dir  # noqa: E402
 
 TALL = {"width": 1280, "height": 3400}  # every card of the live site is in view
 
@@ -442,7 +442,7 @@ def test_error_banner_when_chronyd_stops(new_page):
     from chrony_snap.sandbox import Sandbox, populate
     from chrony_snap.nginx import NginxProcess
 
-    base = _shortdir()
+    base = short_dir()
     sb = Sandbox(os.path.join(base, "sb"), ipv6=False)
     web = None
     try:

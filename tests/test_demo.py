@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from chrony_snap.nginx import free_port
-from snaputil import validate
+from helpers import cli_argv, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,8 +141,7 @@ def run_and_stop(argv, port, sig, env=None, clients=60):
 
 def test_demo_serves_the_dashboard_and_ctrl_c_stops_everything():
     port = free_port()
-    workdir, demo = run_and_stop([sys.executable, "-m", "chrony_snap", "demo", "--port", str(port),
-                                  "--clients", "60"], port, signal.SIGINT)
+    workdir, demo = run_and_stop(cli_argv("demo", "--port", port, "--clients", "60"), port, signal.SIGINT)
     assert workdir.startswith("/tmp/cs-demo-")
     assert not os.path.exists(workdir)  # its own temp dir is removed
 
@@ -165,8 +164,7 @@ def test_demo_reports_a_busy_port():
     s.bind(("127.0.0.1", 0))
     s.listen(1)
     port = s.getsockname()[1]
-    p = subprocess.Popen([sys.executable, "-m", "chrony_snap", "demo", "--port", str(port),
-                          "--clients", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cli_argv("demo", "--port", port, "--clients", "5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = p.communicate(timeout=60)
     except subprocess.TimeoutExpired:

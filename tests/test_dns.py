@@ -10,7 +10,7 @@ import time
 
 from chrony_snap.sandbox import ipv4_range, ntp_clients
 from fakedns import FakeDNS
-from snaputil import read_snapshot, write_config
+from helpers import read_snapshot, write_config
 
 ADDRS = ipv4_range("127.10.0.1", 4)
 

@@ -34,7 +34,7 @@ import pytest
 
 from chrony_snap import nginx as N
 from chrony_snap.sandbox import Sandbox, populate
-from snaputil import fill_disk, read_snapshot, validate, write_config
+from helpers import build_args, cli, cli_argv, fill_disk, read_snapshot, run_build, short_dir, validate, write_config
 
 CLIENTS = 3000
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,8 +59,7 @@ def prod_nginx(out):
 @pytest.fixture(scope="module")
 def busy():
     """A chronyd with 3,000+ clients, shared by this module's tests."""
-    d = Path(tempfile.mkdtemp(prefix="cs-", dir="/tmp"))
-    os.chmod(d, 0o711)
+    d = short_dir()
     sb = Sandbox(d / "chrony")
     sb.start()
     try:
@@ -71,24 +70,12 @@ def busy():
         shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture
-def tmp():
-    d = Path(tempfile.mkdtemp(prefix="cs-", dir="/tmp"))
-    os.chmod(d, 0o711)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def build_argv(out, sb, state, cfg):
-    return [sys.executable, "-m", "chrony_snap", "build", "--out", str(out), "--socket", str(sb.socket),
-            "--state", str(state), "--config", str(cfg)]
+    return cli_argv(*build_args(out, socket=sb.socket, state=state, config=cfg))
 
 
 def build(out, sb, state, cfg, check=True):
-    r = subprocess.run(build_argv(out, sb, state, cfg), capture_output=True, text=True, timeout=60)
-    if check:
-        assert r.returncode == 0, r.stderr
-    return r
+    return run_build(out, socket=sb.socket, state=state, config=cfg, check=check)
 
 
 # --------------------------------------------------------------------------
@@ -209,18 +196,16 @@ def served_seq(web, enc, schema=False):
 # config
 # --------------------------------------------------------------------------
 
-def test_nginx_t_is_clean_and_cli_prints_the_block(tmp):
-    www = tmp / "www"
+def test_nginx_t_is_clean_and_cli_prints_the_block(short_tmp):
+    www = short_tmp / "www"
     www.mkdir()
-    cli = subprocess.run([sys.executable, "-m", "chrony_snap", "nginx-config", "--root", str(www),
-                          "--listen", "127.0.0.1:8080,[::1]:8080", "--server-name", "snap.example"],
-                         capture_output=True, text=True, timeout=30)
-    assert cli.returncode == 0, cli.stderr
-    assert cli.stdout == N.site_config(str(www), "127.0.0.1:8080,[::1]:8080", "snap.example")
-    assert "listen 127.0.0.1:8080;" in cli.stdout and "listen [::1]:8080;" in cli.stdout
-    assert "server_name snap.example;" in cli.stdout
+    r = cli("nginx-config", "--root", www, "--listen", "127.0.0.1:8080,[::1]:8080", "--server-name", "snap.example",
+            timeout=30)
+    assert r.stdout == N.site_config(str(www), "127.0.0.1:8080,[::1]:8080", "snap.example")
+    assert "listen 127.0.0.1:8080;" in r.stdout and "listen [::1]:8080;" in r.stdout
+    assert "server_name snap.example;" in r.stdout
     for hostile in (False, True):
-        d = tmp / f"ngx-{hostile}"
+        d = short_tmp / f"ngx-{hostile}"
         d.mkdir()
         port = N.free_port()
         site = d / "site.conf"
@@ -244,8 +229,7 @@ def test_nginx_t_is_clean_and_cli_prints_the_block(tmp):
     ([], "--root is required"),
 ])
 def test_cli_rejects_values_that_would_break_the_config(args, word):
-    r = subprocess.run([sys.executable, "-m", "chrony_snap", "nginx-config", *args],
-                       capture_output=True, text=True, timeout=30)
+    r = cli("nginx-config", *args, check=False, timeout=30)
     assert r.returncode == 2 and word in r.stderr and r.stdout == ""
     assert "Traceback" not in r.stderr
 
@@ -272,9 +256,9 @@ def test_csp_matches_the_page():
     assert len(sent) == site.count("Content-Security-Policy") == 5 and set(sent) == {N.CSP}
 
 
-def test_headers_no_304_gzip_static_and_dot_files(busy, tmp):
-    out, state = tmp / "www", tmp / "st"
-    cfg = write_config(tmp / "c.toml", minisite=False)
+def test_headers_no_304_gzip_static_and_dot_files(busy, short_tmp):
+    out, state = short_tmp / "www", short_tmp / "st"
+    cfg = write_config(short_tmp / "c.toml", minisite=False)
     build(out, busy, state, cfg)
     (out / ".data.json.tmp-4242").write_text('{"torn":')  # what a killed writer leaves
     with prod_nginx(out) as web:
@@ -321,9 +305,9 @@ def test_headers_no_304_gzip_static_and_dot_files(busy, tmp):
 # the race
 # --------------------------------------------------------------------------
 
-def test_no_torn_or_backwards_reads_while_the_writer_races(busy, tmp):
-    out, state = tmp / "www", tmp / "st"
-    cfg = write_config(tmp / "c.toml", minisite=False)
+def test_no_torn_or_backwards_reads_while_the_writer_races(busy, short_tmp):
+    out, state = short_tmp / "www", short_tmp / "st"
+    cfg = write_config(short_tmp / "c.toml", minisite=False)
     build(out, busy, state, cfg)
     writes = {"n": 0, "fail": []}
     stop_writer = threading.Event()
@@ -359,9 +343,9 @@ def test_no_torn_or_backwards_reads_while_the_writer_races(busy, tmp):
     assert final >= max(seen)
 
 
-def test_the_checker_catches_a_naive_in_place_writer(tmp):
+def test_the_checker_catches_a_naive_in_place_writer(short_tmp):
     """Control: rewriting data.json in place (no temp file + rename) IS seen."""
-    out = tmp / "www"
+    out = short_tmp / "www"
     out.mkdir()
     docs = []
     for seq in (1, 2):
@@ -398,9 +382,9 @@ def test_the_checker_catches_a_naive_in_place_writer(tmp):
     assert problems, "the checker must notice torn responses"
 
 
-def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, tmp):
-    out, state = tmp / "www", tmp / "st"
-    cfg = write_config(tmp / "c.toml", minisite=False)
+def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, short_tmp):
+    out, state = short_tmp / "www", short_tmp / "st"
+    cfg = write_config(short_tmp / "c.toml", minisite=False)
     build(out, busy, state, cfg)  # renders the page: slower than a plain tick
     took = []
     for _ in range(3):
@@ -462,8 +446,8 @@ def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, tmp):
 
 
 @pytest.fixture
-def small_tmpfs(tmp):
-    mnt = tmp / "www"
+def small_tmpfs(short_tmp):
+    mnt = short_tmp / "www"
     mnt.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", str(mnt)], check=True)
     try:
@@ -484,10 +468,10 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_broken_web_root_keeps_serving_the_last_snapshot(busy, tmp, small_tmpfs, fault):
+def test_broken_web_root_keeps_serving_the_last_snapshot(busy, short_tmp, small_tmpfs, fault):
     breaks, mends, message = FAULTS[fault]
-    out, state = small_tmpfs, tmp / "st"
-    cfg = write_config(tmp / "c.toml", minisite=False)
+    out, state = small_tmpfs, short_tmp / "st"
+    cfg = write_config(short_tmp / "c.toml", minisite=False)
     build(out, busy, state, cfg)
     with prod_nginx(out) as web:
         good = (served_seq(web, "identity", schema=True), served_seq(web, "gzip"))

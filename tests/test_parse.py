@@ -5,7 +5,7 @@ import json
 import pytest
 
 from chrony_snap import collect, config, fields as F, jsonenc, parse, snapshot
-from snaputil import FIX
+from helpers import FIX
 
 
 def fixture(name):

@@ -14,36 +14,6 @@ from chrony_snap.sandbox import Sandbox, cmd_clients, ipv4_range, ntp_clients, p
 NOBODY_UID = 65534
 
 
-def _mkroot(mode=0o700):
-    # Short path: the Unix socket path (and chronyc's chronyc.<pid>.sock next to it)
-    # must fit in 107 bytes, pytest's tmp_path may be too long.
-    d = tempfile.mkdtemp(prefix="cs-", dir="/tmp")
-    os.chmod(d, mode)
-    return d
-
-
-@pytest.fixture
-def shortdir():
-    dirs = []
-
-    def make(mode=0o700):
-        d = _mkroot(mode)
-        dirs.append(d)
-        return d
-
-    yield make
-    for d in dirs:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def sandbox(shortdir):
-    sb = Sandbox(os.path.join(shortdir(), "sb"))
-    with sb:
-        yield sb
-    assert sb.pid is None
-
-
 def parse_clients(csv_text):
     """`chronyc -c -n clients` -> {address: dict of ints}."""
     cols = ["ntp", "drop", "int", "intl", "last", "cmd", "cmd_drop", "cmd_int", "cmd_last"]
@@ -179,8 +149,8 @@ def test_ntp_and_cmd_clients_counts(sandbox):
     assert ntp_clients(9, ["127.32.0.1"], retries=0, wait=0.05) == (1, 0)
 
 
-def test_two_sandboxes_at_once(sandbox, shortdir):
-    with Sandbox(os.path.join(shortdir(), "two"), ratelimit=False, ipv6=False) as other:
+def test_two_sandboxes_at_once(sandbox, short_tmp):
+    with Sandbox(short_tmp / "two", ratelimit=False, ipv6=False) as other:
         assert sandbox.running and other.running and other.pid != sandbox.pid
         assert {other.ntp_port, other.cmd_port}.isdisjoint({sandbox.ntp_port, sandbox.cmd_port})
         ntp_clients(sandbox.ntp_port, ["127.50.0.1"])
@@ -196,8 +166,8 @@ def test_two_sandboxes_at_once(sandbox, shortdir):
     assert other.pid is None and sandbox.running
 
 
-def test_stop_ends_process(shortdir):
-    sb = Sandbox(os.path.join(shortdir(), "stop")).start()
+def test_stop_ends_process(short_tmp):
+    sb = Sandbox(short_tmp / "stop").start()
     pid = sb.pid
     assert pid_alive(pid)
     sb.stop()
@@ -229,12 +199,12 @@ def test_pause_makes_chronyc_time_out(sandbox):
     assert not pid_alive(pid) and sandbox.returncode == 0
 
 
-def test_start_failure_raises_with_log(shortdir):
+def test_start_failure_raises_with_log(short_tmp):
     blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     blocker.bind(("127.0.0.1", 0))
     try:
         port = blocker.getsockname()[1]
-        sb = Sandbox(os.path.join(shortdir(), "fail"), ntp_port=port)
+        sb = Sandbox(short_tmp / "fail", ntp_port=port)
         with pytest.raises(RuntimeError, match=f"Could not open NTP socket on 127.0.0.1:{port}"):
             sb.start()
         assert sb.pid is None
@@ -244,8 +214,8 @@ def test_start_failure_raises_with_log(shortdir):
         Sandbox("/tmp/" + "x" * 100)
 
 
-def test_noclientlog(shortdir):
-    with Sandbox(os.path.join(shortdir(), "ncl"), noclientlog=True,
+def test_noclientlog(short_tmp):
+    with Sandbox(short_tmp / "ncl", noclientlog=True,
                  extra_conf="# extra line\n") as sb:
         assert "noclientlog" in sb.conf_path.read_text()
         assert "ratelimit" not in sb.conf_path.read_text()  # fatal together with noclientlog
@@ -254,11 +224,12 @@ def test_noclientlog(shortdir):
         assert r.returncode == 1 and "519 Client logging is not active" in r.stdout
 
 
-def test_runs_as_nobody(shortdir):
-    base = shortdir(0o711)  # nobody must be able to enter it
+def test_runs_as_nobody(short_tmp):
+    closed = short_tmp / "closed"
+    closed.mkdir(mode=0o700)
     with pytest.raises(ValueError, match="cannot enter"):
-        Sandbox(os.path.join(shortdir(), "nb"), user="nobody").start()
-    with Sandbox(os.path.join(base, "nb"), user="nobody") as sb:
+        Sandbox(closed / "nb", user="nobody").start()
+    with Sandbox(short_tmp / "nb", user="nobody") as sb:  # short_tmp is 0711: nobody may enter it
         status = open(f"/proc/{sb.pid}/status").read()
         uids = next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1:]
         assert uids == [str(NOBODY_UID)] * 4
@@ -272,14 +243,10 @@ def test_runs_as_nobody(shortdir):
     assert not pid_alive(pid)
 
 
-def test_atexit_registry_is_clean(tmp_path):
+def test_atexit_registry_is_clean(short_tmp):
     """A stopped sandbox leaves the at-exit registry (sandboxes of other test
     modules, e.g. a session-wide one, may still be running)."""
     before = set(sbx._RUNNING)
-    d = _mkroot()
-    try:
-        with Sandbox(d + "/x") as sb:
-            assert sb in sbx._RUNNING
-        assert set(sbx._RUNNING) == before
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+    with Sandbox(short_tmp / "x") as sb:
+        assert sb in sbx._RUNNING
+    assert set(sbx._RUNNING) == before

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from chrony_snap.sandbox import Sandbox, populate
-from snaputil import read_snapshot, write_config
+from helpers import read_snapshot, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE = ROOT / "chrony-snap.service"

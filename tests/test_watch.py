@@ -15,7 +15,7 @@ import time
 import pytest
 
 from chrony_snap.sandbox import populate
-from snaputil import MINISITE, read_snapshot, write_config
+from helpers import MINISITE, cli, cli_argv, read_snapshot, write_config
 
 
 class WatchProc:
@@ -84,9 +84,8 @@ def site(short_tmp):
 
 def start_watch(short_tmp, sandbox, cfg, interval="1"):
     out = short_tmp / "www"
-    w = WatchProc([sys.executable, "-m", "chrony_snap", "watch", "--out", str(out),
-                   "--socket", str(sandbox.socket), "--state", str(short_tmp / "st"),
-                   "--config", str(cfg), "--interval", interval])
+    w = WatchProc(cli_argv("watch", "--out", out, "--socket", sandbox.socket, "--state", short_tmp / "st",
+                           "--config", cfg, "--interval", interval))
     return w, out
 
 
@@ -180,8 +179,7 @@ def test_sigint_stops_cleanly_and_build_path_never_imports_watchdog(sandbox, sho
 
 
 def test_bad_interval_and_missing_templates_dir(sandbox, short_tmp):
-    r = subprocess.run([sys.executable, "-m", "chrony_snap", "watch", "--out", str(short_tmp / "w"),
-                        "--interval", "0"], capture_output=True, text=True, timeout=30)
+    r = cli("watch", "--out", short_tmp / "w", "--interval", "0", check=False, timeout=30)
     assert r.returncode == 2 and "interval" in r.stderr
     cfg = write_config(short_tmp / "c.toml", f'[page]\ntemplates_dir = "{short_tmp / "nope"}"\n',
                        minisite=False)

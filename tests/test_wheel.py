@@ -8,7 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from snaputil import FAKE_CHRONYC, FakeChrony
+from helpers import FAKE_CHRONYC, FakeChrony
 
 ROOT = Path(__file__).parent.parent
 
