@@ -174,7 +174,11 @@ def bench_size(browser, url, n, cycles, log):
             performance.mark('cs:floor-start');
             const j = await r.json();
             if (!j.clients) throw new Error('no clients');
-            await new Promise(res => requestAnimationFrame(() => { const c = new MessageChannel(); c.port1.onmessage = res; c.port2.postMessage(0); }));
+            await new Promise(res => requestAnimationFrame(() => {
+                const c = new MessageChannel();
+                c.port1.onmessage = res;
+                c.port2.postMessage(0);
+            }));
             performance.mark('cs:floor-end');
             performance.clearMarks();
             out.push(performance.now() - t1);
@@ -270,7 +274,10 @@ def bench_size(browser, url, n, cycles, log):
 def table(rows):
     def f(x, d=1):
         return "n/a" if x != x else f"{x:.{d}f}"
-    out = ["| clients | data.json | main thread per refresh, median (max) ms | floor ms | ratio | worker parse + model ms | main + worker ms | ratio (main + worker) / floor | all main-thread tasks per poll ms | wall resp→painted ms | search keystroke median (p90) ms | DOM 1080p collapsed / expanded | DOM 4K collapsed / expanded | main heap after GC / max MB |",
+    out = ["| clients | data.json | main thread per refresh, median (max) ms | floor ms | ratio "
+           "| worker parse + model ms | main + worker ms | ratio (main + worker) / floor "
+           "| all main-thread tasks per poll ms | wall resp→painted ms | search keystroke median (p90) ms "
+           "| DOM 1080p collapsed / expanded | DOM 4K collapsed / expanded | main heap after GC / max MB |",
            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         total = r["refresh_busy_ms"] + r["parse_ms"] + r["build_ms"]
@@ -294,12 +301,15 @@ def verdict(rows):
         t = f"{target:,}" if not unit else f"{target} {unit}"
         lines.append(f"- {name}: {v} (target ≤ {t}) — {'met' if ok else 'NOT met'}")
     if 1000 in by:
-        check("refresh at 1k (main-thread time, message to painted frame, median)", by[1000]["refresh_busy_ms"], TARGETS["refresh_1k"])
+        check("refresh at 1k (main-thread time, message to painted frame, median)", by[1000]["refresh_busy_ms"],
+              TARGETS["refresh_1k"])
     if 100000 in by:
         r = by[100000]
-        check("refresh at 100k (main-thread time, message to painted frame, median)", r["refresh_busy_ms"], TARGETS["refresh_100k"])
+        check("refresh at 100k (main-thread time, message to painted frame, median)", r["refresh_busy_ms"],
+              TARGETS["refresh_100k"])
         lines.append(f"- refresh at 100k, wall time from response to painted (worker parse + model + main update): "
-                     f"{r['refresh_wall_ms']:.1f} ms; a bare main-thread fetch + JSON.parse of the file (floor): {r['floor_busy_ms']:.1f} ms")
+                     f"{r['refresh_wall_ms']:.1f} ms; a bare main-thread fetch + JSON.parse of the file (floor): "
+                     f"{r['floor_busy_ms']:.1f} ms")
         check("search keystroke at 100k (median)", r["search_ms"], TARGETS["search"])
         check("JS heap at 100k (max sampled)", r["heap_max_mb"], TARGETS["heap_mb"], "MB")
     dom = max(max(r["dom"], r["dom_open"], r["dom_4k"], r["dom_4k_open"]) for r in rows)
@@ -339,7 +349,8 @@ def main(argv=None):
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    cmd = "cd /work/main && .venv/bin/python bench/browser_bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    args = argv if argv is not None else sys.argv[1:]
+    cmd = "cd /work/main && .venv/bin/python bench/browser_bench.py " + " ".join(args)
     md = f"""# Browser benchmark results
 
 Command (from the repository root):
@@ -347,7 +358,8 @@ Command (from the repository root):
     {cmd.strip()}
 
 Machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}; Chromium {version} (Debian, headless);
-nginx on 127.0.0.1 with the shipped site config (chrony_snap.nginx.NginxProcess); data.json uncompressed (gzip=false), replaced every second.
+nginx on 127.0.0.1 with the shipped site config (chrony_snap.nginx.NginxProcess); data.json uncompressed (gzip=false),
+replaced every second.
 {a.cycles} refresh cycles measured per size; viewport 1920x1080 unless noted.
 
 {table(rows)}

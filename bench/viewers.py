@@ -43,9 +43,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from chrony_snap.sandbox import Sandbox, ipv4_range, ntp_clients, populate  # noqa: E402
 from chrony_snap.nginx import NginxProcess  # noqa: E402
-
+from chrony_snap.sandbox import Sandbox, ipv4_range, ntp_clients, populate  # noqa: E402
 
 # --------------------------------------------------------------------------
 # the snapshot, run like the timer runs it
@@ -100,7 +99,7 @@ async def _viewer(port, path, gz, t_end, offset, stats):
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             status = int(lines[0].split()[1])
-            hdr = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
+            hdr = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
             n = int(hdr["content-length"])
             body = await reader.readexactly(n)
             ok = status == 200 and len(body) == n

@@ -37,12 +37,14 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from chrony_snap.sandbox import Sandbox
 from helpers import (
     HOSTILE_NAMES,
+    REGEN_GOLDEN,
     FakeChrony,
     PageProbe,
     Runtime,
-    REGEN_GOLDEN,
     Site,
     SynthSite,
     golden_written,
@@ -50,8 +52,6 @@ from helpers import (
     run_build,
     short_dir,
 )
-
-from chrony_snap.sandbox import Sandbox
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -59,7 +59,7 @@ class FakeDNS:
         while not self._stop.is_set():
             try:
                 data, peer = self.sock.recvfrom(512)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

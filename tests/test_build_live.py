@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-
 from chrony_snap import fields as F
 from chrony_snap.sandbox import Sandbox, ipv4_range, ntp_clients, populate
 from helpers import fill_disk, read_snapshot, run_build, write_config
@@ -17,7 +16,7 @@ NOBODY = 65534
 
 def raw_clients(sb):
     out = sb.chronyc("clients").stdout
-    return {line.split(",")[0]: dict(zip(F.CLIENTS, line.split(","))) for line in out.splitlines()}
+    return {line.split(",")[0]: dict(zip(F.CLIENTS, line.split(","), strict=True)) for line in out.splitlines()}
 
 
 def test_every_client_and_field_matches_chronyd(sandbox, short_tmp):
@@ -327,6 +326,7 @@ def test_page_rendered_only_when_inputs_change(sandbox, short_tmp):
 
 def test_broken_template_keeps_page_and_data_flowing(sandbox, short_tmp):
     import shutil
+
     from helpers import MINISITE
     tpl = short_tmp / "tpl"
     shutil.copytree(MINISITE / "templates", tpl)

@@ -2,8 +2,6 @@
 with a message naming the key (exit 2)."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest

@@ -65,7 +65,8 @@ def shown(page):
 
 
 def card(page, address):
-    return page.locator("#grid .card").filter(has=page.locator(".addr", has_text=re.compile("^" + re.escape(address) + "$")))
+    addr = page.locator(".addr", has_text=re.compile("^" + re.escape(address) + "$"))
+    return page.locator("#grid .card").filter(has=addr)
 
 
 def wait_seq(page, seq):
@@ -108,7 +109,8 @@ def test_cards_and_counts_match_data(live, new_page):
         el = card(page, c["address"])
         expect(el).to_have_count(1)
         expect(el).to_have_class(re.compile(r"\bst-" + c["status"] + r"\b"))
-        expect(el.locator(".st-text")).to_have_text({"ok": "OK", "warning": "Warning", "critical": "Critical"}[c["status"]])
+        status_text = {"ok": "OK", "warning": "Warning", "critical": "Critical"}[c["status"]]
+        expect(el.locator(".st-text")).to_have_text(status_text)
         expect(el.locator(".s-pk")).to_have_text(f"NTP {fmt(c['ntp']['packets'])}")
         expect(el.locator(".s-dr")).to_have_text(f"drop {fmt(c['ntp']['drops'])}")
         assert el.locator(".name").text_content() == (c["hostname"] if c["hostname"] is not None else "no hostname")
@@ -439,8 +441,8 @@ def test_polling_pauses_while_hidden(live, new_page):
 
 
 def test_error_banner_when_chronyd_stops(new_page):
-    from chrony_snap.sandbox import Sandbox, populate
     from chrony_snap.nginx import NginxProcess
+    from chrony_snap.sandbox import Sandbox, populate
 
     base = short_dir()
     sb = Sandbox(os.path.join(base, "sb"), ipv6=False)
@@ -489,7 +491,7 @@ def test_hostile_names_with_spaces(synth_site, new_page):
     doc = synth.make(20, refresh_s=0.5)
     v4 = [c for c in doc["clients"] if c["family"] == "ipv4"]
     evil = {}
-    for c, n in zip(v4, names):
+    for c, n in zip(v4, names, strict=False):  # the first len(names) IPv4 clients
         c["hostname"] = n
         evil[c["address"]] = n
     synth_site.write(doc)
@@ -526,7 +528,8 @@ def test_keyed_updates_touch_only_changed_cards(synth_site, new_page):
             const t = r.target.nodeType === 1 ? r.target : r.target.parentElement;
             const c = t.closest('.card');
             window.__mut.add(c ? c.__tag || '?' : 'grid:' + r.type + ':' + (r.attributeName || ''));
-        })).observe(document.getElementById('grid'), {subtree: true, childList: true, attributes: true, characterData: true});
+        })).observe(document.getElementById('grid'),
+                    {subtree: true, childList: true, attributes: true, characterData: true});
     }""")
     c = next(x for x in doc["clients"] if x["address"] == changed_a)
     c["ntp"]["packets"] += 7
@@ -535,7 +538,8 @@ def test_keyed_updates_touch_only_changed_cards(synth_site, new_page):
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))")
     mutated = page.evaluate("Array.from(window.__mut)")
     assert mutated == [changed_a], mutated
-    assert page.evaluate("Array.from(document.querySelectorAll('#grid .card')).every(e => e.__tag === e.querySelector('.addr').textContent)")
+    assert page.evaluate("Array.from(document.querySelectorAll('#grid .card'))"
+                         ".every(e => e.__tag === e.querySelector('.addr').textContent)")
     expect(card(page, changed_a).locator(".s-pk")).to_have_text(f"NTP {fmt(c['ntp']['packets'])}")
     expect(card(page, open_a).locator(".card-head")).to_have_attribute("aria-expanded", "true")
 

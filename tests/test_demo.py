@@ -118,7 +118,7 @@ def run_and_stop(argv, port, sig, env=None, clients=60):
         assert doc2["seq"] >= doc["seq"] + 2
         assert doc2["summary"]["ntp_packets"] > doc["summary"]["ntp_packets"]
         kids = descendants(demo.proc.pid)
-        names = {open(f"/proc/{k}/comm").read().strip() for k in kids if alive(k)}
+        names = {Path(f"/proc/{k}/comm").read_text().strip() for k in kids if alive(k)}
         assert {"chronyd", "nginx"} <= names, names
         workdir = re.search(r"socket (/\S+)/chrony/chronyd\.sock", "".join(demo.out)).group(1)
     except BaseException:
@@ -129,7 +129,7 @@ def run_and_stop(argv, port, sig, env=None, clients=60):
         rc = demo.proc.wait(20)
     except subprocess.TimeoutExpired:
         demo.proc.kill()
-        raise AssertionError(f"demo did not stop on {sig!r}:\n{demo.text()}")
+        raise AssertionError(f"demo did not stop on {sig!r}:\n{demo.text()}") from None
     time.sleep(0.2)
     assert rc == 0, demo.text()
     assert "stopped" in "".join(demo.out) and "Traceback" not in demo.text()
@@ -164,13 +164,14 @@ def test_demo_reports_a_busy_port():
     s.bind(("127.0.0.1", 0))
     s.listen(1)
     port = s.getsockname()[1]
-    p = subprocess.Popen(cli_argv("demo", "--port", port, "--clients", "5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cli_argv("demo", "--port", port, "--clients", "5"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = p.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         p.send_signal(signal.SIGINT)  # let it clean up what it started
         out, err = p.communicate(timeout=30)
-        raise AssertionError(f"the demo ran on a busy port:\n{out}{err}")
+        raise AssertionError(f"the demo ran on a busy port:\n{out}{err}") from None
     finally:
         s.close()
     r = subprocess.CompletedProcess(p.args, p.returncode, out, err)

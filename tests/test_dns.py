@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-
 from chrony_snap.sandbox import ipv4_range, ntp_clients
 from fakedns import FakeDNS
 from helpers import read_snapshot, write_config

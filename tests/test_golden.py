@@ -24,10 +24,10 @@ import re
 import time
 
 import pytest
-from helpers import FAKE_CHRONYC, FIX, check_golden, page_config
 
 import chrony_snap
 from chrony_snap.build import build
+from helpers import FAKE_CHRONYC, FIX, check_golden, page_config
 
 WALL0 = 1_790_000_000.25  # 2026-09-21T14:13:20.250Z
 BOOT0 = 5_000.0
@@ -125,5 +125,6 @@ def test_index_html(golden_site):
 
 def test_asset_names(golden_site):
     out, _tmp = golden_site
-    names = sorted(os.path.relpath(os.path.join(d, f), out / "assets") for d, _, fs in os.walk(out / "assets") for f in fs)
+    assets = out / "assets"
+    names = sorted(os.path.relpath(os.path.join(d, f), assets) for d, _, fs in os.walk(assets) for f in fs)
     check_golden("assets.txt", "".join(n + "\n" for n in names))

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from chrony_snap import collect, config, fields as F, jsonenc, parse, snapshot
+from chrony_snap import collect, config, jsonenc, parse, snapshot
+from chrony_snap import fields as F
 from helpers import FIX
 
 
@@ -101,7 +102,7 @@ def test_activity():
 def test_clients_rows_and_special_values():
     rows, problems = parse.parse_clients(fixture("clients_c_n.csv"))
     assert problems == []
-    by = {r[0]: dict(zip(F.CLIENTS, r)) for r in rows}
+    by = {r[0]: dict(zip(F.CLIENTS, r, strict=True)) for r in rows}
     assert set(by) == {"127.0.0.1", "127.1.0.1", "127.1.0.2", "127.1.0.3", "127.1.0.4",
                        "127.1.0.9", "::1", "127.2.0.1", "127.2.0.2"}
     burst = by["127.1.0.9"]
@@ -116,7 +117,8 @@ GARBAGE = [
     "garbage", "1.2.3.4,x,0,0,0,0,0,0,0,0", "<script>,1,0,127,127,0,0,0,127,0",
     "127.9.9.9,1,0,99,127,0,0,0,127,0", "127.9.9.9,1,0,127,127,0,0,0,127", '127.1.1.1",1,0,127,127,0,0,0,127,0',
     ",1,0,127,127,0,0,0,127,0", "127.1.1.2,1,0,127,127,0,0,0,127,0,9", "127.1.1.3,1,0,127,127,zz,0,0,127,0",
-    "127.1.1.4,1,0,127,127,\u0663,0,0,127,0", "127.1.1.5,1,0,127,127,0,0,0,127,\u00b2", "127.1.1.6,1,0,127,127,-1,0,0,127,0",
+    "127.1.1.4,1,0,127,127,\u0663,0,0,127,0", "127.1.1.5,1,0,127,127,0,0,0,127,\u00b2",
+    "127.1.1.6,1,0,127,127,-1,0,0,127,0",
     "127.1.1.7,1,0,127,127,1 ,0,0,127,0", "127.1.1.8,1,0,127,127,012,0,0,127,0", "127.1.1.9,1,0,127,127,0,0,0,127,07",
 ]
 

@@ -1,10 +1,9 @@
 """chrony_snap.sandbox against a REAL chronyd on loopback (needs chrony installed, root)."""
 
 import os
-import shutil
 import socket
-import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +22,7 @@ def parse_clients(csv_text):
             continue
         f = line.split(",")
         assert len(f) == 10, line
-        out[f[0]] = dict(zip(cols, map(int, f[1:])))
+        out[f[0]] = dict(zip(cols, map(int, f[1:]), strict=True))
     return out
 
 
@@ -40,7 +39,7 @@ def udp_local_addrs(port):
     out = []
     for name, fam in (("/proc/net/udp", 4), ("/proc/net/udp6", 6)):
         try:
-            lines = open(name).read().splitlines()[1:]
+            lines = Path(name).read_text().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
@@ -91,7 +90,7 @@ def test_config_and_loopback_only(sandbox):
         assert line in conf.splitlines()
     assert sandbox.socket.is_socket()
     assert oct(sandbox.root.stat().st_mode & 0o777) == "0o700"
-    assert open(f"/proc/{sandbox.pid}/cmdline", "rb").read().split(b"\0")[:6] == [
+    assert Path(f"/proc/{sandbox.pid}/cmdline").read_bytes().split(b"\0")[:6] == [
         b"/usr/sbin/chronyd", b"-x", b"-d", b"-u", b"root", b"-f"]
     for port in (sandbox.ntp_port, sandbox.cmd_port):
         addrs = udp_local_addrs(port)
@@ -230,8 +229,8 @@ def test_runs_as_nobody(short_tmp):
     with pytest.raises(ValueError, match="cannot enter"):
         Sandbox(closed / "nb", user="nobody").start()
     with Sandbox(short_tmp / "nb", user="nobody") as sb:  # short_tmp is 0711: nobody may enter it
-        status = open(f"/proc/{sb.pid}/status").read()
-        uids = next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1:]
+        status = Path(f"/proc/{sb.pid}/status").read_text()
+        uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
         assert uids == [str(NOBODY_UID)] * 4
         assert sb.root.stat().st_uid == NOBODY_UID
         assert oct(sb.root.stat().st_mode & 0o777) == "0o700"

@@ -11,9 +11,9 @@
   no sudo, no root.  Without the chrony drop-in it fails, with it it works.
 """
 
+import grp
 import os
 import pwd
-import grp
 import re
 import shlex
 import shutil
@@ -161,7 +161,7 @@ def test_service_identity_and_sandbox(svc):
 def exec_start(svc):
     argv = shlex.split(value(svc, "Service", "ExecStart"))
     assert argv[0].startswith("/") and argv[1] == "build"
-    opts = dict(zip(argv[2::2], argv[3::2]))
+    opts = dict(zip(argv[2::2], argv[3::2], strict=True))  # --option value pairs
     return argv, opts
 
 
@@ -189,11 +189,11 @@ def test_the_word_is_absent_from_units_code_and_deploy_files():
 def test_deploy_snippets_match_the_unit(svc):
     argv, opts = exec_start(svc)
     user = value(svc, "Service", "User")
-    sysusers = [l.split() for l in (DEPLOY / "sysusers.d" / "chrony-snap.conf").read_text().splitlines()
-                if l.strip() and not l.startswith("#")]
+    sysusers = [line.split() for line in (DEPLOY / "sysusers.d" / "chrony-snap.conf").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
     assert sysusers[0][:2] == ["u", user]
-    tmpf = [l.split() for l in (DEPLOY / "tmpfiles.d" / "chrony-snap.conf").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
+    tmpf = [line.split() for line in (DEPLOY / "tmpfiles.d" / "chrony-snap.conf").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
     assert tmpf[0][:5] == ["d", opts["--out"], "0755", user, value(svc, "Service", "Group")]
     drop = parse_unit(DROPIN)
     assert mode_of(value(drop, "Service", "RuntimeDirectoryMode")) & 0o070 == 0o070

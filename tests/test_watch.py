@@ -44,7 +44,7 @@ class WatchProc:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"watch did not stop on {sig!r}:\n{self.stderr}")
+            raise AssertionError(f"watch did not stop on {sig!r}:\n{self.stderr}") from None
         self._t.join(5)
         return rc
 
