@@ -152,10 +152,12 @@ def bench_size(n, runs, variants, counts):
         shutil.rmtree(tmp, ignore_errors=True)
     r = {k: (med([x[0] for x in v]) * 1000, med([x[1] for x in v]) * 1000) for k, v in rows.items()}
     floor_cpu = r["py"][0] + r["chronyc"][0]
+    # new/old run by run (the two ran back to back): steadier than a ratio of medians on a busy machine
+    paired = med([a[0] / b[0] for a, b in zip(rows["new"], rows["old"], strict=True)]) if "old" in rows else None
     return {
         "n": n, "runs": runs, "py_cpu": r["py"][0], "chronyc_cpu": r["chronyc"][0], "chronyc_wall": r["chronyc"][1],
         "floor_cpu": floor_cpu, "rss": rss, "sizes": sizes,
-        "cpu": {name: r[name][0] for name in builds}, "wall": {name: r[name][1] for name in builds},
+        "cpu": {name: r[name][0] for name in builds}, "wall": {name: r[name][1] for name in builds}, "paired": paired,
     }  # fmt: skip
 
 
@@ -166,7 +168,7 @@ def table(results, names, baseline):
         head += f" {name} CPU | {name} CPU / floor |"
         rule += "---:|---:|"
     if baseline:
-        head += " new / old CPU |"
+        head += " new / old CPU (median of per-run ratios) |"
         rule += "---:|"
     head += " chronyc wall | new wall | wall / chronyc | new peak RSS | data.json / .gz |"
     rule += "---:|---:|---:|---:|---:|"
@@ -176,7 +178,7 @@ def table(results, names, baseline):
         for name in names:
             line += f" {r['cpu'][name]:.1f} ms | **{r['cpu'][name] / r['floor_cpu']:.2f}x** |"
         if baseline:
-            line += f" **{r['cpu']['new'] / r['cpu']['old']:.3f}** |"
+            line += f" **{r['cpu']['new'] / r['cpu']['old']:.3f}** ({r['paired']:.3f}) |"
         js, gz = r["sizes"]["new"]
         line += (
             f" {r['chronyc_wall']:.1f} ms | {r['wall']['new']:.1f} ms | **{r['wall']['new'] / r['chronyc_wall']:.2f}x**"
