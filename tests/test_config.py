@@ -12,17 +12,20 @@ from helpers import cli
 README = Path(__file__).parent.parent / "README.md"
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("[chrony]\nsocket_path = 1\n", "chrony.socket_path"),
-    ("[nope]\n", "[nope]"),
-    ("[dns]\nttl_s = -5\n", "dns.ttl_s"),
-    ("[dns]\nenabled = \"yes\"\n", "dns.enabled"),
-    ("[status]\npreset = \"strict\"\n", "status.preset"),
-    ("[status]\ncritical_drop_ratio = 2\n", "status.critical_drop_ratio"),
-    ("[page]\nrefresh_s = \"fast\"\n", "page.refresh_s"),
-    ("[chrony]\nretries = 1.5\n", "chrony.retries"),
-    ("not toml at all [\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("[chrony]\nsocket_path = 1\n", "chrony.socket_path"),
+        ("[nope]\n", "[nope]"),
+        ("[dns]\nttl_s = -5\n", "dns.ttl_s"),
+        ('[dns]\nenabled = "yes"\n', "dns.enabled"),
+        ('[status]\npreset = "strict"\n', "status.preset"),
+        ("[status]\ncritical_drop_ratio = 2\n", "status.critical_drop_ratio"),
+        ('[page]\nrefresh_s = "fast"\n', "page.refresh_s"),
+        ("[chrony]\nretries = 1.5\n", "chrony.retries"),
+        ("not toml at all [\n", "not valid TOML"),
+    ],
+)
 def test_bad_config_exits_2_naming_the_key(tmp_path, text, needle):
     cfg = tmp_path / "c.toml"
     cfg.write_text(text)
@@ -33,15 +36,22 @@ def test_bad_config_exits_2_naming_the_key(tmp_path, text, needle):
 
 
 def test_missing_config_file(tmp_path):
-    r = cli("build", "--out", str(tmp_path / "www"), "--config", str(tmp_path / "absent.toml"),
-            "--state", str(tmp_path / "st"), check=False)
+    r = cli(
+        "build",
+        "--out",
+        str(tmp_path / "www"),
+        "--config",
+        str(tmp_path / "absent.toml"),
+        "--state",
+        str(tmp_path / "st"),
+        check=False,
+    )
     assert r.returncode == 2 and "cannot read" in r.stderr
 
 
 def test_status_overrides_preset():
     cfg = config.validate({"status": {"preset": "legacy", "critical_drops": 50}})
-    assert cfg["status"] == {"preset": "legacy", "warning_drops": 1, "critical_drops": 50,
-                             "critical_drop_ratio": 0.0}
+    assert cfg["status"] == {"preset": "legacy", "warning_drops": 1, "critical_drops": 50, "critical_drop_ratio": 0.0}
     with pytest.raises(config.ConfigError, match="critical_drops"):
         config.validate({"status": {"warning_drops": 20, "critical_drops": 10}})
 

@@ -52,8 +52,9 @@ def alive(pid):
 
 class Demo:
     def __init__(self, argv, env=None):
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
         self.out, self.err = [], []
         for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
             threading.Thread(target=lambda s=stream, k=sink: [k.append(x) for x in s], daemon=True).start()
@@ -93,6 +94,7 @@ def snapshot(port):
 
 def port_open(port):
     import socket
+
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -150,9 +152,13 @@ def test_demo_sh_with_an_existing_venv_and_sigterm(short_tmp):
     port = free_port()
     env = dict(os.environ, CHRONY_SNAP_VENV=str(Path(sys.executable).parent.parent))
     keep = short_tmp / "demo"
-    workdir, demo = run_and_stop(["bash", str(ROOT / "demo.sh"), "--port", str(port),
-                                  "--clients", "40", "--dir", str(keep)], port, signal.SIGTERM,
-                                 env=env, clients=40)
+    workdir, demo = run_and_stop(
+        ["bash", str(ROOT / "demo.sh"), "--port", str(port), "--clients", "40", "--dir", str(keep)],
+        port,
+        signal.SIGTERM,
+        env=env,
+        clients=40,
+    )
     assert workdir == str(keep)
     assert (keep / "www" / "data.json").exists()  # --dir is kept
     assert "installing" not in demo.text()  # nothing to install here
@@ -160,12 +166,14 @@ def test_demo_sh_with_an_existing_venv_and_sigterm(short_tmp):
 
 def test_demo_reports_a_busy_port():
     import socket
+
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     s.listen(1)
     port = s.getsockname()[1]
-    p = subprocess.Popen(cli_argv("demo", "--port", port, "--clients", "5"),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        cli_argv("demo", "--port", port, "--clients", "5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         out, err = p.communicate(timeout=60)
     except subprocess.TimeoutExpired:

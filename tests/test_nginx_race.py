@@ -80,6 +80,7 @@ def build(out, sb, state, cfg, check=True):
 # the checker
 # --------------------------------------------------------------------------
 
+
 class Reader(threading.Thread):
     """GET /data.json over one keep-alive connection, alternating plain and
     gzip, checking every response.  Identical bodies are parsed once (a torn
@@ -194,11 +195,20 @@ def served_seq(web, enc, schema=False):
 # config
 # --------------------------------------------------------------------------
 
+
 def test_nginx_t_is_clean_and_cli_prints_the_block(short_tmp):
     www = short_tmp / "www"
     www.mkdir()
-    r = cli("nginx-config", "--root", www, "--listen", "127.0.0.1:8080,[::1]:8080", "--server-name", "snap.example",
-            timeout=30)
+    r = cli(
+        "nginx-config",
+        "--root",
+        www,
+        "--listen",
+        "127.0.0.1:8080,[::1]:8080",
+        "--server-name",
+        "snap.example",
+        timeout=30,
+    )
     assert r.stdout == N.site_config(str(www), "127.0.0.1:8080,[::1]:8080", "snap.example")
     assert "listen 127.0.0.1:8080;" in r.stdout and "listen [::1]:8080;" in r.stdout
     assert "server_name snap.example;" in r.stdout
@@ -219,13 +229,16 @@ def test_nginx_t_is_clean_and_cli_prints_the_block(short_tmp):
     assert "    listen 80;\n" in dflt and "server_name _;" in dflt and 'root "/var/www/chrony-snap";' in dflt
 
 
-@pytest.mark.parametrize("args, word", [
-    (["--root", "relative/www"], "absolute"),
-    (["--root", '/var/www/x";evil'], "--root"),
-    (["--root", "/var/www/x", "--listen", "80; include /etc/passwd"], "--listen"),
-    (["--root", "/var/www/x", "--server-name", "a}b"], "--server-name"),
-    ([], "--root is required"),
-])
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (["--root", "relative/www"], "absolute"),
+        (["--root", '/var/www/x";evil'], "--root"),
+        (["--root", "/var/www/x", "--listen", "80; include /etc/passwd"], "--listen"),
+        (["--root", "/var/www/x", "--server-name", "a}b"], "--server-name"),
+        ([], "--root is required"),
+    ],
+)
 def test_cli_rejects_values_that_would_break_the_config(args, word):
     r = cli("nginx-config", *args, check=False, timeout=30)
     assert r.returncode == 2 and word in r.stderr and r.stdout == ""
@@ -268,9 +281,11 @@ def test_headers_no_304_gzip_static_and_dot_files(busy, short_tmp):
         assert h["x-frame-options"] == "DENY" and h["content-security-policy"] == N.CSP
         # never 304: a new snapshot in the same second with the same size must not look "unchanged"
         etag = f'"{int((out / "data.json").stat().st_mtime):x}-{len(body):x}"'  # the ETag nginx would compute
-        for cond in ({"If-Modified-Since": h["last-modified"]},
-                     {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
-                     {"If-None-Match": etag}):
+        for cond in (
+            {"If-Modified-Since": h["last-modified"]},
+            {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+            {"If-None-Match": etag},
+        ):
             s2, _, b2 = web.get("/data.json", cond)
             assert s2 == 200 and b2 == body, cond
         s, hg, gz = fetch(web, "/data.json", "gzip")
@@ -303,6 +318,7 @@ def test_headers_no_304_gzip_static_and_dot_files(busy, short_tmp):
 # the race
 # --------------------------------------------------------------------------
 
+
 def test_no_torn_or_backwards_reads_while_the_writer_races(busy, short_tmp):
     out, state = short_tmp / "www", short_tmp / "st"
     cfg = write_config(short_tmp / "c.toml", minisite=False)
@@ -330,8 +346,10 @@ def test_no_torn_or_backwards_reads_while_the_writer_races(busy, short_tmp):
 
     total = sum(r.total for r in readers)
     seen = set().union(*(r.seqs["plain"] | r.seqs["gzip"] for r in readers))
-    print(f"\nrace: {total} reads ({[r.reads for r in readers]}), {writes['n']} snapshots written, "
-          f"{len(seen)} distinct seqs seen, problems: {len(problems)}")
+    print(
+        f"\nrace: {total} reads ({[r.reads for r in readers]}), {writes['n']} snapshots written, "
+        f"{len(seen)} distinct seqs seen, problems: {len(problems)}"
+    )
     assert not problems, problems[:10]
     assert not writes["fail"], writes["fail"][:3]
     assert total >= 2000
@@ -347,8 +365,11 @@ def test_the_checker_catches_a_naive_in_place_writer(short_tmp):
     out.mkdir()
     docs = []
     for seq in (1, 2):
-        doc = {"seq": seq, "summary": {"clients": CLIENTS},
-               "clients": [{"address": f"127.1.{i >> 8}.{i & 255}", "n": seq} for i in range(CLIENTS)]}
+        doc = {
+            "seq": seq,
+            "summary": {"clients": CLIENTS},
+            "clients": [{"address": f"127.1.{i >> 8}.{i & 255}", "n": seq} for i in range(CLIENTS)],
+        }
         docs.append(json.dumps(doc).encode())
     (out / "data.json").write_bytes(docs[0])
     stop_writer = threading.Event()
@@ -361,7 +382,7 @@ def test_the_checker_catches_a_naive_in_place_writer(short_tmp):
             with open(out / "data.json", "r+b") as f:
                 f.truncate(0)
                 for i in range(0, len(data), 8192):
-                    f.write(data[i:i + 8192])
+                    f.write(data[i : i + 8192])
                     f.flush()
 
     with prod_nginx(out) as web:
@@ -393,10 +414,11 @@ def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, short_tmp):
     rnd = random.Random(4)
     killed = 0
     with prod_nginx(out) as web:
-        stop, readers = start_readers(web.port, n=1, max_reads=10 ** 6, seconds=60)
+        stop, readers = start_readers(web.port, n=1, max_reads=10**6, seconds=60)
         for _ in range(40):
-            p = subprocess.Popen(build_argv(out, busy, state, cfg), stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+            p = subprocess.Popen(
+                build_argv(out, busy, state, cfg), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             time.sleep(rnd.uniform(0.3, 1.1) * dur)
             p.send_signal(signal.SIGKILL)
             p.wait(10)
@@ -410,14 +432,17 @@ def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, short_tmp):
 
         def writing(pid):
             try:
-                return any(e.name.startswith(".data.json") and e.name.endswith(f"-{pid}")
-                           and e.stat().st_size > 100_000 for e in os.scandir(out))
+                return any(
+                    e.name.startswith(".data.json") and e.name.endswith(f"-{pid}") and e.stat().st_size > 100_000
+                    for e in os.scandir(out)
+                )
             except OSError:
                 return False
 
         for _ in range(15):
-            p = subprocess.Popen(build_argv(out, busy, state, cfg), stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+            p = subprocess.Popen(
+                build_argv(out, busy, state, cfg), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             deadline = time.monotonic() + 10
             while not writing(p.pid) and p.poll() is None and time.monotonic() < deadline:
                 pass
@@ -435,8 +460,10 @@ def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, short_tmp):
         after = served_seq(web, "identity", schema=True)
         assert after > before and served_seq(web, "gzip") == after
         problems = finish(stop, readers)
-    print(f"\nsigkill: {killed}/40 random + {targeted}/15 targeted runs killed mid-run "
-          f"(tick ~{dur * 1000:.0f} ms), {len(leftovers)} temp files left behind, {readers[0].total} reads")
+    print(
+        f"\nsigkill: {killed}/40 random + {targeted}/15 targeted runs killed mid-run "
+        f"(tick ~{dur * 1000:.0f} ms), {len(leftovers)} temp files left behind, {readers[0].total} reads"
+    )
     assert killed >= 20  # most runs died mid-run (the others finished first: also fine)
     assert targeted >= 10 and leftovers  # some kills really landed mid-publish
     assert not problems, problems[:10]

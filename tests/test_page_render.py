@@ -16,14 +16,22 @@ from chrony_snap import config, site
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(REPO, "assets")
-FORBIDDEN_JS = ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
-                "new Function", "setTimeout(\"", "setInterval(\"")
+FORBIDDEN_JS = (
+    "innerHTML",
+    "outerHTML",
+    "insertAdjacentHTML",
+    "document.write",
+    "eval(",
+    "new Function",
+    'setTimeout("',
+    'setInterval("',
+)
 
 
 class Page(html.parser.HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.tags = []       # (tag, attrs dict)
+        self.tags = []  # (tag, attrs dict)
         self.stack = []
         self.script_text = []
         self.style_elements = 0
@@ -184,8 +192,18 @@ def test_accessibility_landmarks(page):
     assert p.find("main") and p.find("header")
     assert p.find("meta", name="viewport")
     ids = {a.get("id") for _, a in p.tags}
-    for i in ("q", "sort", "dir", "expand-all", "collapse-all", "theme-toggle", "stale-banner",
-              "error-banner", "grid", "health"):
+    for i in (
+        "q",
+        "sort",
+        "dir",
+        "expand-all",
+        "collapse-all",
+        "theme-toggle",
+        "stale-banner",
+        "error-banner",
+        "grid",
+        "health",
+    ):
         assert i in ids, i
     for a in p.find("button"):
         assert a.get("type") == "button"

@@ -48,7 +48,7 @@ def udp_local_addrs(port):
             if int(p, 16) != port:
                 continue
             raw = bytes.fromhex(h)
-            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
             out.append(socket.inet_ntop(socket.AF_INET if fam == 4 else socket.AF_INET6, raw))
     return out
 
@@ -68,8 +68,9 @@ def test_ipv4_range():
         ipv4_range("127.255.255.254", 3)
 
 
-@pytest.mark.parametrize("bad", ["10.0.0.1", "192.168.1.1", "8.8.8.8", "::2", "2001:db8::1",
-                                 "::ffff:127.0.0.1", "0.0.0.0", "localhost"])
+@pytest.mark.parametrize(
+    "bad", ["10.0.0.1", "192.168.1.1", "8.8.8.8", "::2", "2001:db8::1", "::ffff:127.0.0.1", "0.0.0.0", "localhost"]
+)
 def test_traffic_refuses_non_loopback(bad):
     # validated before anything is sent (port 9 is discard, nothing listens anyway)
     with pytest.raises(ValueError):
@@ -83,15 +84,29 @@ def test_traffic_refuses_non_loopback(bad):
 
 def test_config_and_loopback_only(sandbox):
     conf = sandbox.conf_path.read_text()
-    for line in ("local stratum 10", f"port {sandbox.ntp_port}", "bindaddress 127.0.0.1",
-                 "bindaddress ::1", "allow 127.0.0.0/8", f"cmdport {sandbox.cmd_port}",
-                 f"bindcmdaddress {sandbox.socket}", "ratelimit interval 1 burst 4",
-                 "cmdratelimit interval 1 burst 4", "clientloglimit 16777216"):
+    for line in (
+        "local stratum 10",
+        f"port {sandbox.ntp_port}",
+        "bindaddress 127.0.0.1",
+        "bindaddress ::1",
+        "allow 127.0.0.0/8",
+        f"cmdport {sandbox.cmd_port}",
+        f"bindcmdaddress {sandbox.socket}",
+        "ratelimit interval 1 burst 4",
+        "cmdratelimit interval 1 burst 4",
+        "clientloglimit 16777216",
+    ):
         assert line in conf.splitlines()
     assert sandbox.socket.is_socket()
     assert oct(sandbox.root.stat().st_mode & 0o777) == "0o700"
     assert Path(f"/proc/{sandbox.pid}/cmdline").read_bytes().split(b"\0")[:6] == [
-        b"/usr/sbin/chronyd", b"-x", b"-d", b"-u", b"root", b"-f"]
+        b"/usr/sbin/chronyd",
+        b"-x",
+        b"-d",
+        b"-u",
+        b"root",
+        b"-f",
+    ]
     for port in (sandbox.ntp_port, sandbox.cmd_port):
         addrs = udp_local_addrs(port)
         assert sorted(addrs) == ["127.0.0.1", "::1"], (port, addrs)
@@ -214,8 +229,7 @@ def test_start_failure_raises_with_log(short_tmp):
 
 
 def test_noclientlog(short_tmp):
-    with Sandbox(short_tmp / "ncl", noclientlog=True,
-                 extra_conf="# extra line\n") as sb:
+    with Sandbox(short_tmp / "ncl", noclientlog=True, extra_conf="# extra line\n") as sb:
         assert "noclientlog" in sb.conf_path.read_text()
         assert "ratelimit" not in sb.conf_path.read_text()  # fatal together with noclientlog
         assert "# extra line" in sb.conf_path.read_text()

@@ -38,6 +38,7 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 # a small systemd unit-file reader
 # --------------------------------------------------------------------------
 
+
 def parse_unit(path):
     """{section: [(key, value), ...]} in file order; repeated keys are kept
     (systemd appends them, an empty value resets the list)."""
@@ -108,6 +109,7 @@ def tmr():
 # what the files say
 # --------------------------------------------------------------------------
 
+
 def test_parser_handles_repeats_resets_and_continuations(tmp_path):
     p = tmp_path / "x.service"
     p.write_text("# c\n[Service]\nA=1 2\n; c\nA=3\nB=x \\\n  y\nA=\nA=4\n")
@@ -143,10 +145,19 @@ def test_service_identity_and_sandbox(svc):
     assert user and user not in ("root", "0") and value(svc, "Service", "DynamicUser", "no") == "no"
     assert values(svc, "Service", "SupplementaryGroups") == ["_chrony"]
     expect = {
-        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-        "PrivateDevices": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
-        "ProtectControlGroups": "yes", "RestrictSUIDSGID": "yes", "RestrictNamespaces": "yes",
-        "LockPersonality": "yes", "MemoryDenyWriteExecute": "yes", "SystemCallArchitectures": "native",
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "PrivateDevices": "yes",
+        "ProtectKernelTunables": "yes",
+        "ProtectKernelModules": "yes",
+        "ProtectControlGroups": "yes",
+        "RestrictSUIDSGID": "yes",
+        "RestrictNamespaces": "yes",
+        "LockPersonality": "yes",
+        "MemoryDenyWriteExecute": "yes",
+        "SystemCallArchitectures": "native",
         "UMask": "0022",
     }
     for k, v in expect.items():
@@ -174,14 +185,19 @@ def test_only_the_needed_paths_are_writable(svc):
     assert opts["--state"] in state_dirs
     # chronyc binds its reply socket next to chronyd's: the socket's directory
     from chrony_snap.config import SCHEMA
+
     assert os.path.dirname(SCHEMA["chrony"]["socket"][0]) in rw
     assert sorted(rw) == sorted({opts["--out"], "/run/chrony"})
 
 
 def test_the_word_is_absent_from_units_code_and_deploy_files():
     word = "su" + "do"
-    files = [SERVICE, TIMER, *sorted((ROOT / "chrony_snap").rglob("*.py")),
-             *sorted(p for p in DEPLOY.rglob("*") if p.is_file())]
+    files = [
+        SERVICE,
+        TIMER,
+        *sorted((ROOT / "chrony_snap").rglob("*.py")),
+        *sorted(p for p in DEPLOY.rglob("*") if p.is_file()),
+    ]
     hits = [str(f) for f in files if re.search(rf"\b{word}\b", f.read_text(errors="replace"), re.I)]
     assert not hits
 
@@ -189,11 +205,17 @@ def test_the_word_is_absent_from_units_code_and_deploy_files():
 def test_deploy_snippets_match_the_unit(svc):
     argv, opts = exec_start(svc)
     user = value(svc, "Service", "User")
-    sysusers = [line.split() for line in (DEPLOY / "sysusers.d" / "chrony-snap.conf").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    sysusers = [
+        line.split()
+        for line in (DEPLOY / "sysusers.d" / "chrony-snap.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert sysusers[0][:2] == ["u", user]
-    tmpf = [line.split() for line in (DEPLOY / "tmpfiles.d" / "chrony-snap.conf").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    tmpf = [
+        line.split()
+        for line in (DEPLOY / "tmpfiles.d" / "chrony-snap.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert tmpf[0][:5] == ["d", opts["--out"], "0755", user, value(svc, "Service", "Group")]
     drop = parse_unit(DROPIN)
     assert mode_of(value(drop, "Service", "RuntimeDirectoryMode")) & 0o070 == 0o070
@@ -204,6 +226,7 @@ def test_deploy_snippets_match_the_unit(svc):
 # --------------------------------------------------------------------------
 # systemd-analyze
 # --------------------------------------------------------------------------
+
 
 @pytest.fixture
 def unit_root(svc):
@@ -241,8 +264,9 @@ def test_systemd_analyze_verify_is_clean(unit_root):
     assert r.returncode == 0 and r.stdout.strip() == "" and r.stderr.strip() == "", r.stdout + r.stderr
     # ... and it would notice a problem: a typo, a bad time span, a missing binary
     svc = unit_root / "etc/systemd/system/chrony-snap.service"
-    svc.write_text(svc.read_text().replace("ProtectHome=", "ProtectHomme=")
-                   .replace("TimeoutStartSec=30s", "TimeoutStartSec=30q"))
+    svc.write_text(
+        svc.read_text().replace("ProtectHome=", "ProtectHomme=").replace("TimeoutStartSec=30s", "TimeoutStartSec=30q")
+    )
     (unit_root / "usr/local/bin/chrony-snap").unlink()
     r = analyze("verify", f"--root={unit_root}", "chrony-snap.service")
     out = r.stdout + r.stderr
@@ -250,8 +274,7 @@ def test_systemd_analyze_verify_is_clean(unit_root):
 
 
 def test_security_exposure_below_2(unit_root):
-    r = analyze("security", "--offline=yes", f"--root={unit_root}", "--threshold=19",
-                "chrony-snap.service")
+    r = analyze("security", "--offline=yes", f"--root={unit_root}", "--threshold=19", "chrony-snap.service")
     m = re.search(r"Overall exposure level for chrony-snap\.service: ([\d.]+) (\w+)", r.stdout)
     assert m, r.stdout + r.stderr
     score, verdict = float(m.group(1)), m.group(2)
@@ -264,6 +287,7 @@ def test_security_exposure_below_2(unit_root):
 # ExecStart as the unit's user, against a real chronyd
 # --------------------------------------------------------------------------
 
+
 def ensure_user(svc):
     """The unit's user, created from the shipped sysusers.d snippet if missing
     (left in place afterwards: a harmless system user)."""
@@ -273,12 +297,22 @@ def ensure_user(svc):
     except KeyError:
         sysusers = shutil.which("systemd-sysusers")
         if sysusers:
-            subprocess.run([sysusers, str(DEPLOY / "sysusers.d" / "chrony-snap.conf")], check=True,
-                           capture_output=True)
+            subprocess.run([sysusers, str(DEPLOY / "sysusers.d" / "chrony-snap.conf")], check=True, capture_output=True)
         else:
-            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
-                            "--home-dir", "/var/lib/chrony-snap", "--shell", "/usr/sbin/nologin", user],
-                           check=True)
+            subprocess.run(
+                [
+                    "useradd",
+                    "--system",
+                    "--user-group",
+                    "--no-create-home",
+                    "--home-dir",
+                    "/var/lib/chrony-snap",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    user,
+                ],
+                check=True,
+            )
     return pwd.getpwnam(user)
 
 
@@ -304,9 +338,18 @@ def run_exec_start(svc, runtime, short_tmp, sb, chrony_group):
     for e in values(svc, "Service", "Environment"):
         k, _, v = e.partition("=")
         env[k] = v
-    r = subprocess.run(cmd, user=pw.pw_uid, group=grp.getgrnam(group).gr_gid, extra_groups=extra,
-                       umask=mode_of(value(svc, "Service", "UMask")), env=env, cwd="/",
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        cmd,
+        user=pw.pw_uid,
+        group=grp.getgrnam(group).gr_gid,
+        extra_groups=extra,
+        umask=mode_of(value(svc, "Service", "UMask")),
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return r, out, state, pw
 
 
@@ -379,7 +422,9 @@ def test_under_a_real_systemd_in_a_container():
     if os.geteuid() != 0 or not shutil.which("systemd-nspawn"):
         pytest.skip("needs root and systemd-nspawn (apt-get install systemd-container)")
     import sys
-    r = subprocess.run(["bash", str(DEPLOY / "check-in-container.sh"), sys.executable],
-                       capture_output=True, text=True, timeout=300)
+
+    r = subprocess.run(
+        ["bash", str(DEPLOY / "check-in-container.sh"), sys.executable], capture_output=True, text=True, timeout=300
+    )
     print(r.stdout[-3000:])
     assert r.returncode == 0 and "== RESULT: OK" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
