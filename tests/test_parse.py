@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from chrony_snap import collect, config, jsonenc, parse, snapshot
-from chrony_snap import fields as F
+from chrony_snap import collect, config, fields as F, jsonenc, parse, snapshot
 from helpers import FIX
 
 
