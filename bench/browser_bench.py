@@ -46,16 +46,8 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import synth  # noqa: E402
 from chrony_snap.nginx import NginxProcess  # noqa: E402
+from helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TARGETS = {"refresh_1k": 16, "refresh_100k": 250, "search": 100, "dom": 5000, "heap_mb": 150}
 
 
@@ -379,7 +371,7 @@ def main(argv=None):
     log = lambda s: (sys.stderr.write(s + "\n"), sys.stderr.flush())  # noqa: E731
     try:
         with NginxProcess(www) as web, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             version = browser.version
             for n in sizes:
                 log(f"generating {n} clients ...")

@@ -40,6 +40,8 @@ import pytest
 
 from chrony_snap.sandbox import Sandbox
 from helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     HOSTILE_NAMES,
     REGEN_GOLDEN,
     FakeChrony,
@@ -52,17 +54,6 @@ from helpers import (
     run_build,
     short_dir,
 )
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 # --------------------------------------------------------------------------
 # golden files (tests/test_golden.py)
