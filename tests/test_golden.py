@@ -32,7 +32,6 @@ from helpers import FAKE_CHRONYC, FIX, check_golden, page_config
 WALL0 = 1_790_000_000.25  # 2026-09-21T14:13:20.250Z
 BOOT0 = 5_000.0
 BOOT_ID = "00000000-0000-4000-8000-00000000601d"
-SOCKET = "/run/chrony/chronyd.sock"  # a path only: the fake chronyc never opens it
 
 
 class Clock:
@@ -49,11 +48,12 @@ class Clock:
         real_open = builtins.open
 
         def fake_open(file, *a, **kw):
-            if file == "/proc/sys/kernel/random/boot_id":
+            if isinstance(file, str | os.PathLike) and os.fspath(file) == "/proc/sys/kernel/random/boot_id":
                 return io.StringIO(BOOT_ID + "\n")
             return real_open(file, *a, **kw)
 
         monkeypatch.setattr(builtins, "open", fake_open)
+        monkeypatch.setattr(io, "open", fake_open)  # pathlib's way in
 
     def tick(self, seconds=1.0):
         self.wall += seconds
@@ -89,7 +89,8 @@ def golden_site(tmp_path, monkeypatch, fake):
     out, state = tmp_path / "www", tmp_path / "state"
     cfg = page_config(tmp_path / "config.toml", host="golden-host")
     chronyc = fake_chronyc(tmp_path, fake)
-    kw = dict(config_path=str(cfg), chronyc=str(chronyc), socket=SOCKET, state_dir=str(state))
+    # the socket is a name only (the fake chronyc never opens it), one that exists on no machine
+    kw = dict(config_path=str(cfg), chronyc=str(chronyc), socket=str(tmp_path / "chronyd.sock"), state_dir=str(state))
     assert build(str(out), **kw) == 0
     clock.tick()
     fake.set("clients", stdout=later((FIX / "clients_c_n.csv").read_text()))
