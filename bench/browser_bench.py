@@ -46,10 +46,8 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import synth  # noqa: E402
 from chrony_snap.harness.nginx import NginxProcess  # noqa: E402
+from helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 TARGETS = {"refresh_1k": 16, "refresh_100k": 250, "search": 100, "dom": 5000, "heap_mb": 150}
 
 
@@ -59,11 +57,25 @@ def build_page(root):
     cfg = os.path.join(work, "config.toml")
     with open(cfg, "w") as f:
         f.write('[dns]\nenabled = false\n[output]\nhost = "bench-host"\ngzip = false\n[page]\nrefresh_s = 1.0\n')
-    subprocess.run([sys.executable, "-m", "chrony_snap", "build", "--out", os.path.join(work, "www"),
-                    "--socket", os.path.join(work, "none.sock"), "--state", os.path.join(work, "st"),
-                    "--config", cfg], capture_output=True, cwd=REPO)
-    shutil.copytree(os.path.join(work, "www"), root,
-                    ignore=shutil.ignore_patterns("data.json*", ".chrony-snap-site"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chrony_snap",
+            "build",
+            "--out",
+            os.path.join(work, "www"),
+            "--socket",
+            os.path.join(work, "none.sock"),
+            "--state",
+            os.path.join(work, "st"),
+            "--config",
+            cfg,
+        ],
+        capture_output=True,
+        cwd=REPO,
+    )
+    shutil.copytree(os.path.join(work, "www"), root, ignore=shutil.ignore_patterns("data.json*", ".chrony-snap-site"))
     shutil.rmtree(work, ignore_errors=True)
     with open(os.path.join(root, "blank.html"), "w") as f:
         f.write("<!doctype html><title>floor</title><p>floor\n")
@@ -129,14 +141,21 @@ def main_thread_windows(trace: bytes, start: str, end: str):
     Chromium trace: the union of the renderer main thread's top-level tasks
     clipped to the window (idle time, e.g. waiting for vsync, is not counted)."""
     ev = json.loads(trace)["traceEvents"]
-    marks = sorted((e["ts"], e["name"], (e["pid"], e["tid"])) for e in ev
-                   if e.get("name") in (start, end) and "user_timing" in e.get("cat", ""))
+    marks = sorted(
+        (e["ts"], e["name"], (e["pid"], e["tid"]))
+        for e in ev
+        if e.get("name") in (start, end) and "user_timing" in e.get("cat", "")
+    )
     if not marks:
         return []
     thread = marks[0][2]
-    tasks = sorted((e["ts"], e["ts"] + e.get("dur", 0)) for e in ev
-                   if (e.get("pid"), e.get("tid")) == thread and e.get("ph") == "X"
-                   and e.get("name") in ("RunTask", "ThreadControllerImpl::RunTask"))
+    tasks = sorted(
+        (e["ts"], e["ts"] + e.get("dur", 0))
+        for e in ev
+        if (e.get("pid"), e.get("tid")) == thread
+        and e.get("ph") == "X"
+        and e.get("name") in ("RunTask", "ThreadControllerImpl::RunTask")
+    )
     merged = []
     for a, b in tasks:
         if merged and a <= merged[-1][1]:
@@ -165,7 +184,8 @@ def bench_size(browser, url, n, cycles, log):
     m0 = metrics(cdp)
     reps = max(5, min(cycles, 10))
     browser.start_tracing(page=fp, categories=TRACE_CATS)
-    walls = fp.evaluate("""async (reps) => {
+    walls = fp.evaluate(
+        """async (reps) => {
         const out = [];
         for (let i = 0; i < reps; i++) {
             const t0 = performance.now();
@@ -174,14 +194,20 @@ def bench_size(browser, url, n, cycles, log):
             performance.mark('cs:floor-start');
             const j = await r.json();
             if (!j.clients) throw new Error('no clients');
-            await new Promise(res => requestAnimationFrame(() => { const c = new MessageChannel(); c.port1.onmessage = res; c.port2.postMessage(0); }));
+            await new Promise(res => requestAnimationFrame(() => {
+                const c = new MessageChannel();
+                c.port1.onmessage = res;
+                c.port2.postMessage(0);
+            }));
             performance.mark('cs:floor-end');
             performance.clearMarks();
             out.push(performance.now() - t1);
             await new Promise(res => setTimeout(res, 150));
         }
         return out;
-    }""", reps)
+    }""",
+        reps,
+    )
     m1 = metrics(cdp)
     res["floor_busy_ms"] = med(main_thread_windows(browser.stop_tracing(), "cs:floor-start", "cs:floor-end"))
     res["floor_wall_ms"] = med(walls)
@@ -217,7 +243,7 @@ def bench_size(browser, url, n, cycles, log):
     for _ in range(max(4, cycles // 2)):
         heap_max = max(heap_max, heap_mb(cdp))
         time.sleep(0.5)
-    perf = page.evaluate("() => window.chronySnap.perf")[-max(1, got):]
+    perf = page.evaluate("() => window.chronySnap.perf")[-max(1, got) :]
     res["cycles"] = len(perf)
     res["worker"] = all(p["worker"] for p in perf)
     res["refresh_wall_ms"] = med([p["painted"] for p in perf])
@@ -226,8 +252,10 @@ def bench_size(browser, url, n, cycles, log):
     res["apply_ms"] = med([p["apply"] for p in perf])
     res["main_wall_ms"] = med([p["main"] for p in perf])
     res["refresh_task_ms"] = (m1["TaskDuration"] - m0["TaskDuration"]) * 1000 / max(1, polls)
-    res["breakdown_ms"] = {k: round((m1[k] - m0[k]) * 1000 / max(1, polls), 1)
-                           for k in ("ScriptDuration", "RecalcStyleDuration", "LayoutDuration", "TaskDuration")}
+    res["breakdown_ms"] = {
+        k: round((m1[k] - m0[k]) * 1000 / max(1, polls), 1)
+        for k in ("ScriptDuration", "RecalcStyleDuration", "LayoutDuration", "TaskDuration")
+    }
     res["heap_max_mb"] = heap_max
 
     # ---------------- DOM size
@@ -270,8 +298,14 @@ def bench_size(browser, url, n, cycles, log):
 def table(rows):
     def f(x, d=1):
         return "n/a" if x != x else f"{x:.{d}f}"
-    out = ["| clients | data.json | main thread per refresh, median (max) ms | floor ms | ratio | worker parse + model ms | main + worker ms | ratio (main + worker) / floor | all main-thread tasks per poll ms | wall resp→painted ms | search keystroke median (p90) ms | DOM 1080p collapsed / expanded | DOM 4K collapsed / expanded | main heap after GC / max MB |",
-           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    out = [
+        "| clients | data.json | main thread per refresh, median (max) ms | floor ms | ratio "
+        "| worker parse + model ms | main + worker ms | ratio (main + worker) / floor "
+        "| all main-thread tasks per poll ms | wall resp→painted ms | search keystroke median (p90) ms "
+        "| DOM 1080p collapsed / expanded | DOM 4K collapsed / expanded | main heap after GC / max MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         total = r["refresh_busy_ms"] + r["parse_ms"] + r["build_ms"]
         out.append(
@@ -280,7 +314,8 @@ def table(rows):
             f"{f(r['parse_ms'])} + {f(r['build_ms'])} | {f(total)} | {f(total / r['floor_busy_ms'], 2)} | "
             f"{f(r['refresh_task_ms'])} | {f(r['refresh_wall_ms'])} | {f(r['search_ms'])} ({f(r['search_p90_ms'])}) | "
             f"{r['dom']:,} / {r['dom_open']:,} | {r['dom_4k']:,} / {r['dom_4k_open']:,} | "
-            f"{f(r['heap_gc_mb'])} / {f(r['heap_max_mb'])} |")
+            f"{f(r['heap_gc_mb'])} / {f(r['heap_max_mb'])} |"
+        )
     return "\n".join(out)
 
 
@@ -293,13 +328,25 @@ def verdict(rows):
         v = f"{value:,.0f}" if not unit else f"{value:.1f} {unit}"
         t = f"{target:,}" if not unit else f"{target} {unit}"
         lines.append(f"- {name}: {v} (target ≤ {t}) — {'met' if ok else 'NOT met'}")
+
     if 1000 in by:
-        check("refresh at 1k (main-thread time, message to painted frame, median)", by[1000]["refresh_busy_ms"], TARGETS["refresh_1k"])
+        check(
+            "refresh at 1k (main-thread time, message to painted frame, median)",
+            by[1000]["refresh_busy_ms"],
+            TARGETS["refresh_1k"],
+        )
     if 100000 in by:
         r = by[100000]
-        check("refresh at 100k (main-thread time, message to painted frame, median)", r["refresh_busy_ms"], TARGETS["refresh_100k"])
-        lines.append(f"- refresh at 100k, wall time from response to painted (worker parse + model + main update): "
-                     f"{r['refresh_wall_ms']:.1f} ms; a bare main-thread fetch + JSON.parse of the file (floor): {r['floor_busy_ms']:.1f} ms")
+        check(
+            "refresh at 100k (main-thread time, message to painted frame, median)",
+            r["refresh_busy_ms"],
+            TARGETS["refresh_100k"],
+        )
+        lines.append(
+            f"- refresh at 100k, wall time from response to painted (worker parse + model + main update): "
+            f"{r['refresh_wall_ms']:.1f} ms; a bare main-thread fetch + JSON.parse of the file (floor): "
+            f"{r['floor_busy_ms']:.1f} ms"
+        )
         check("search keystroke at 100k (median)", r["search_ms"], TARGETS["search"])
         check("JS heap at 100k (max sampled)", r["heap_max_mb"], TARGETS["heap_mb"], "MB")
     dom = max(max(r["dom"], r["dom_open"], r["dom_4k"], r["dom_4k_open"]) for r in rows)
@@ -324,7 +371,7 @@ def main(argv=None):
     log = lambda s: (sys.stderr.write(s + "\n"), sys.stderr.flush())  # noqa: E731
     try:
         with NginxProcess(www) as web, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             version = browser.version
             for n in sizes:
                 log(f"generating {n} clients ...")
@@ -339,7 +386,8 @@ def main(argv=None):
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    cmd = "cd /work/main && .venv/bin/python bench/browser_bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    args = argv if argv is not None else sys.argv[1:]
+    cmd = "cd /work/main && .venv/bin/python bench/browser_bench.py " + " ".join(args)
     md = f"""# Browser benchmark results
 
 Command (from the repository root):
@@ -347,7 +395,8 @@ Command (from the repository root):
     {cmd.strip()}
 
 Machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}; Chromium {version} (Debian, headless);
-nginx on 127.0.0.1 with the shipped site config (chrony_snap.nginx.NginxProcess); data.json uncompressed (gzip=false), replaced every second.
+nginx on 127.0.0.1 with the shipped site config (chrony_snap.nginx.NginxProcess); data.json uncompressed (gzip=false),
+replaced every second.
 {a.cycles} refresh cycles measured per size; viewport 1920x1080 unless noted.
 
 {table(rows)}

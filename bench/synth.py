@@ -20,7 +20,7 @@ import time
 
 
 def _v6(i: int) -> str:
-    return f"2001:db8:{(i >> 16) & 0xffff:x}:{i & 0xffff:x}::{(i * 7919) & 0xffff:x}"
+    return f"2001:db8:{(i >> 16) & 0xFFFF:x}:{i & 0xFFFF:x}::{(i * 7919) & 0xFFFF:x}"
 
 
 def _status(packets: int, drops: int) -> str:
@@ -64,26 +64,57 @@ def clients(n: int, seed: int = 1, seq: int = 1, nts: bool = False, names=None):
             "family": fam,
             "hostname": host,
             "status": _status(packets, drops),
-            "ntp": {"packets": packets, "drops": drops, "interval_s": poll,
-                    "interval_limited_s": (poll * 2 if drops else None), "last_seen_s": last},
-            "cmd": {"packets": cmd_packets, "drops": 0,
-                    "interval_s": (2.0 if cmd_packets else None),
-                    "last_seen_s": (cmd_last if cmd_packets else None)},
+            "ntp": {
+                "packets": packets,
+                "drops": drops,
+                "interval_s": poll,
+                "interval_limited_s": (poll * 2 if drops else None),
+                "last_seen_s": last,
+            },
+            "cmd": {
+                "packets": cmd_packets,
+                "drops": 0,
+                "interval_s": (2.0 if cmd_packets else None),
+                "last_seen_s": (cmd_last if cmd_packets else None),
+            },
         }
         if nts:
-            c["nts_ke"] = ({"connections": k_n, "drops": 0, "interval_s": 4096.0,
-                            "last_seen_s": k_last} if kr < 0.3 else None)
+            c["nts_ke"] = (
+                {"connections": k_n, "drops": 0, "interval_s": 4096.0, "last_seen_s": k_last} if kr < 0.3 else None
+            )
         c["rate"] = {"ntp_pps": (round(1 / poll, 3) if not active else 1.0), "drop_pps": 0.0}
         out.append(c)
     return out
 
 
-def make(n: int, seed: int = 1, seq: int = 1, nts: bool = False, names=None,
-         errors=None, generated_at: float | None = None, host: str = "synth",
-         refresh_s: float = 1.0) -> dict:
+def make(
+    n: int,
+    seed: int = 1,
+    seq: int = 1,
+    nts: bool = False,
+    names=None,
+    errors=None,
+    generated_at: float | None = None,
+    host: str = "synth",
+    refresh_s: float = 1.0,
+) -> dict:
     cl = clients(n, seed, seq, nts, names)
-    summary = {k: 0 for k in ("clients", "ok", "warning", "critical", "ipv4", "ipv6", "active_60s",
-                              "ntp_packets", "ntp_drops", "cmd_packets", "cmd_drops")}
+    summary = {
+        k: 0
+        for k in (
+            "clients",
+            "ok",
+            "warning",
+            "critical",
+            "ipv4",
+            "ipv6",
+            "active_60s",
+            "ntp_packets",
+            "ntp_drops",
+            "cmd_packets",
+            "cmd_drops",
+        )
+    }
     pps = dps = 0.0
     for c in cl:
         summary["clients"] += 1
@@ -102,12 +133,19 @@ def make(n: int, seed: int = 1, seq: int = 1, nts: bool = False, names=None,
     summary["drop_pps"] = round(dps, 3)
     now = time.time() if generated_at is None else generated_at
     ms = int(now * 1000) % 1000
-    ss = {"ntp_packets_received": summary["ntp_packets"] + 1000,
-          "ntp_packets_dropped": summary["ntp_drops"], "cmd_packets_received": summary["cmd_packets"] + 10,
-          "cmd_packets_dropped": 0, "client_log_records_dropped": 0,
-          "nts_ke_connections_accepted": 0, "nts_ke_connections_dropped": 0,
-          "authenticated_ntp_packets": 0, "interleaved_ntp_packets": 12,
-          "ntp_timestamps_held": 40, "ntp_timestamp_span_s": 3}
+    ss = {
+        "ntp_packets_received": summary["ntp_packets"] + 1000,
+        "ntp_packets_dropped": summary["ntp_drops"],
+        "cmd_packets_received": summary["cmd_packets"] + 10,
+        "cmd_packets_dropped": 0,
+        "client_log_records_dropped": 0,
+        "nts_ke_connections_accepted": 0,
+        "nts_ke_connections_dropped": 0,
+        "authenticated_ntp_packets": 0,
+        "interleaved_ntp_packets": 12,
+        "ntp_timestamps_held": 40,
+        "ntp_timestamp_span_s": 3,
+    }
     return {
         "schema_version": 1,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{ms:03d}Z",
@@ -118,36 +156,90 @@ def make(n: int, seed: int = 1, seq: int = 1, nts: bool = False, names=None,
         "stale_after_s": refresh_s * 3,
         "duration_ms": 12.5,
         "chrony": {"reachable": True, "version": "4.3", "socket": "/run/chrony/chronyd.sock"},
-        "status_rule": {"preset": "default", "warning_drops": 1, "critical_drops": 10,
-                        "critical_drop_ratio": 0.5},
+        "status_rule": {"preset": "default", "warning_drops": 1, "critical_drops": 10, "critical_drop_ratio": 0.5},
         "summary": summary,
-        "tracking": {"reference_id": "C0A80001", "reference_name": None,
-                     "reference_address": "192.168.0.1", "stratum": 2, "ref_time": now - 30,
-                     "system_time_s": -0.000012345, "last_offset_s": 0.0000021,
-                     "rms_offset_s": 0.0000153, "frequency_ppm": -12.345, "residual_freq_ppm": 0.001,
-                     "skew_ppm": 0.021, "root_delay_s": 0.001234, "root_dispersion_s": 0.000456,
-                     "update_interval_s": 64.2, "leap_status": "Normal"},
+        "tracking": {
+            "reference_id": "C0A80001",
+            "reference_name": None,
+            "reference_address": "192.168.0.1",
+            "stratum": 2,
+            "ref_time": now - 30,
+            "system_time_s": -0.000012345,
+            "last_offset_s": 0.0000021,
+            "rms_offset_s": 0.0000153,
+            "frequency_ppm": -12.345,
+            "residual_freq_ppm": 0.001,
+            "skew_ppm": 0.021,
+            "root_delay_s": 0.001234,
+            "root_dispersion_s": 0.000456,
+            "update_interval_s": 64.2,
+            "leap_status": "Normal",
+        },
         "sources": [
-            {"mode": "server", "state": "selected", "address": "192.168.0.1", "stratum": 1,
-             "poll_log2": 6, "poll_s": 64, "reach": 255, "last_rx_s": 12, "offset_s": 0.0000011,
-             "measured_offset_s": 0.0000013, "error_s": 0.000021},
-            {"mode": "server", "state": "combined", "address": "192.168.0.2", "stratum": 2,
-             "poll_log2": 6, "poll_s": 64, "reach": 127, "last_rx_s": 40, "offset_s": -0.00021,
-             "measured_offset_s": -0.00022, "error_s": 0.00011},
-            {"mode": "refclock", "state": "unusable", "address": "PPS0", "stratum": 0,
-             "poll_log2": 4, "poll_s": 16, "reach": 0, "last_rx_s": None, "offset_s": 0.0,
-             "measured_offset_s": 0.0, "error_s": 0.0},
+            {
+                "mode": "server",
+                "state": "selected",
+                "address": "192.168.0.1",
+                "stratum": 1,
+                "poll_log2": 6,
+                "poll_s": 64,
+                "reach": 255,
+                "last_rx_s": 12,
+                "offset_s": 0.0000011,
+                "measured_offset_s": 0.0000013,
+                "error_s": 0.000021,
+            },
+            {
+                "mode": "server",
+                "state": "combined",
+                "address": "192.168.0.2",
+                "stratum": 2,
+                "poll_log2": 6,
+                "poll_s": 64,
+                "reach": 127,
+                "last_rx_s": 40,
+                "offset_s": -0.00021,
+                "measured_offset_s": -0.00022,
+                "error_s": 0.00011,
+            },
+            {
+                "mode": "refclock",
+                "state": "unusable",
+                "address": "PPS0",
+                "stratum": 0,
+                "poll_log2": 4,
+                "poll_s": 16,
+                "reach": 0,
+                "last_rx_s": None,
+                "offset_s": 0.0,
+                "measured_offset_s": 0.0,
+                "error_s": 0.0,
+            },
         ],
         "sourcestats": [
-            {"address": "192.168.0.1", "samples": 20, "runs": 11, "span_s": 1200,
-             "frequency_ppm": 0.001, "freq_skew_ppm": 0.02, "offset_s": 0.0000004, "std_dev_s": 0.000011},
+            {
+                "address": "192.168.0.1",
+                "samples": 20,
+                "runs": 11,
+                "span_s": 1200,
+                "frequency_ppm": 0.001,
+                "freq_skew_ppm": 0.02,
+                "offset_s": 0.0000004,
+                "std_dev_s": 0.000011,
+            },
         ],
         "serverstats": ss,
-        "serverstats_rate": {"ntp_packets_received": round(pps, 3), "ntp_packets_dropped": 0.0,
-                             "cmd_packets_received": 0.0, "cmd_packets_dropped": 0.0,
-                             "client_log_records_dropped": 0.0, "nts_ke_connections_accepted": 0.0,
-                             "nts_ke_connections_dropped": 0.0, "authenticated_ntp_packets": 0.0,
-                             "interleaved_ntp_packets": 0.0},
+        "serverstats_rate": {
+            "ntp_packets_received": round(pps, 3),
+            "ntp_packets_dropped": 0.0,
+            "cmd_packets_received": 0.0,
+            "cmd_packets_dropped": 0.0,
+            "client_log_records_dropped": 0.0,
+            "nts_ke_connections_accepted": 0.0,
+            "nts_ke_connections_dropped": 0.0,
+            "authenticated_ntp_packets": 0.0,
+            "interleaved_ntp_packets": 0.0,
+        },
         "activity": {"online": 3, "offline": 0, "burst_online": 0, "burst_offline": 0, "unresolved": 0},
         "errors": errors or [],
         "clients": cl,
@@ -161,6 +253,7 @@ def dumps(doc: dict) -> str:
 def write(path: str, doc: dict):
     """Atomic write (a reader never sees a torn file)."""
     import os
+
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(dumps(doc))

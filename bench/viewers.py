@@ -4,7 +4,7 @@ anything but nginx's (small) work?
     python bench/viewers.py                        # 1k and 100k clients, ~5 min
     python bench/viewers.py --clients 1000 --seconds 10 --no-write
 
-For each client count: a real chronyd (chrony_snap.sandbox) with that many
+For each client count: a real chronyd (chrony_snap.harness.sandbox) with that many
 clients, the snapshot run once a second the way chrony-snap.timer runs it
 (`chrony-snap build` as a new process, one second after the previous start,
 never overlapping), nginx with the shipped site config (chrony_snap.nginx.NginxProcess),
@@ -43,13 +43,13 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from chrony_snap.harness.sandbox import Sandbox, ipv4_range, ntp_clients, populate  # noqa: E402
 from chrony_snap.harness.nginx import NginxProcess  # noqa: E402
-
+from chrony_snap.harness.sandbox import Sandbox, ipv4_range, ntp_clients, populate  # noqa: E402
 
 # --------------------------------------------------------------------------
 # the snapshot, run like the timer runs it
 # --------------------------------------------------------------------------
+
 
 class TimerLoop(threading.Thread):
     """`chrony-snap build` every second (1 s after each start; a slow run is
@@ -79,11 +79,13 @@ class TimerLoop(threading.Thread):
 # viewers
 # --------------------------------------------------------------------------
 
+
 async def _viewer(port, path, gz, t_end, offset, stats):
     reader = writer = None
     enc = "Accept-Encoding: gzip, deflate, br\r\n" if gz else ""
-    req = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{enc}"
-           "Accept: application/json\r\nCache-Control: no-cache\r\n\r\n").encode()
+    req = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{enc}Accept: application/json\r\nCache-Control: no-cache\r\n\r\n"
+    ).encode()
     loop = asyncio.get_running_loop()
     nxt = loop.time() + offset
     while True:
@@ -100,7 +102,7 @@ async def _viewer(port, path, gz, t_end, offset, stats):
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             status = int(lines[0].split()[1])
-            hdr = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
+            hdr = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
             n = int(hdr["content-length"])
             body = await reader.readexactly(n)
             ok = status == 200 and len(body) == n
@@ -148,6 +150,7 @@ def run_viewers(port, path, gz, n, seconds):
 # one client count
 # --------------------------------------------------------------------------
 
+
 def cpu_ns(pids) -> int:
     """CPU time (user + system) of these processes in ns, from /proc/PID/schedstat."""
     total = 0
@@ -184,15 +187,29 @@ def measure(clients, seconds, phases):
             out, state = d / "www", d / "state"
             cfg = d / "config.toml"
             cfg.write_text("[dns]\nenabled = false\n")
-            argv = [sys.executable, "-m", "chrony_snap", "build", "--out", str(out), "--state", str(state),
-                    "--socket", str(sb.socket), "--config", str(cfg)]
+            argv = [
+                sys.executable,
+                "-m",
+                "chrony_snap",
+                "build",
+                "--out",
+                str(out),
+                "--state",
+                str(state),
+                "--socket",
+                str(sb.socket),
+                "--config",
+                str(cfg),
+            ]
             subprocess.run(argv, check=True, capture_output=True)
             (out / "ok.txt").write_text("ok\n")
             os.chmod(out / "ok.txt", 0o644)
             sizes = (os.path.getsize(out / "data.json"), os.path.getsize(out / "data.json.gz"))
             n_clients = clients_in(out)
-            note = (f"{clients:,} clients: chronyd reports {n_clients:,} (set up in {setup_s:.1f} s); "
-                    f"data.json {sizes[0]:,} B, data.json.gz {sizes[1]:,} B")
+            note = (
+                f"{clients:,} clients: chronyd reports {n_clients:,} (set up in {setup_s:.1f} s); "
+                f"data.json {sizes[0]:,} B, data.json.gz {sizes[1]:,} B"
+            )
             NOTES.append(note)
             print("# " + note, flush=True)
             with NginxProcess(out) as web:
@@ -209,19 +226,29 @@ def measure(clients, seconds, phases):
                     runs = loop.between(a, b)
                     cpu = [s for t, s in samples if a + 1 < t <= b]
                     row = {
-                        "clients": clients, "phase": name, "viewers": viewers, "path": path,
-                        "snap_runs": len(runs), "snap_per_s": len(runs) / (b - a),
+                        "clients": clients,
+                        "phase": name,
+                        "viewers": viewers,
+                        "path": path,
+                        "snap_runs": len(runs),
+                        "snap_per_s": len(runs) / (b - a),
                         "snap_cpu_ms": 1000 * statistics.median(r[2] for r in runs) if runs else None,
                         "snap_wall_ms": 1000 * statistics.median(r[1] for r in runs) if runs else None,
                         "snap_fail": sum(1 for r in runs if r[3] != 0),
                         "nginx_cpu_ms_per_s": statistics.median(cpu) / 1e6 if cpu else None,
-                        "due": st["due"], "ok": st["ok"], "in_time": st["in_time"], "bad": st["bad"],
+                        "due": st["due"],
+                        "ok": st["ok"],
+                        "in_time": st["in_time"],
+                        "bad": st["bad"],
                         "bytes_per_poll": st["bytes"] / st["ok"] if st["ok"] else 0,
                         "load": os.getloadavg()[0],
                     }
                     v = max(viewers, 1)
-                    row["nginx_us_per_viewer_s"] = (1000 * row["nginx_cpu_ms_per_s"] / v
-                                                    if viewers and row["nginx_cpu_ms_per_s"] is not None else None)
+                    row["nginx_us_per_viewer_s"] = (
+                        1000 * row["nginx_cpu_ms_per_s"] / v
+                        if viewers and row["nginx_cpu_ms_per_s"] is not None
+                        else None
+                    )
                     rows.append(row)
                     print(fmt_row(row), flush=True)
                 stop.set()
@@ -240,6 +267,7 @@ NOTES = []
 
 def clients_in(out):
     import json
+
     with open(out / "data.json", "rb") as f:
         return len(json.load(f)["clients"])
 
@@ -248,17 +276,21 @@ def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
-HEADER = ("| clients | phase | viewers | polls served / due (in 1 s) | bytes/poll | nginx CPU ms/s "
-          "| nginx CPU µs per viewer-second | snapshot CPU ms (median) | snapshot wall ms (median) "
-          "| snapshots/s | load avg |\n|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+HEADER = (
+    "| clients | phase | viewers | polls served / due (in 1 s) | bytes/poll | nginx CPU ms/s "
+    "| nginx CPU µs per viewer-second | snapshot CPU ms (median) | snapshot wall ms (median) "
+    "| snapshots/s | load avg |\n|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+)
 
 
 def fmt_row(r):
-    return (f"| {r['clients']:,} | {r['phase']} | {r['viewers']} | {r['ok']}/{r['due']} ({r['in_time']})"
-            f"{' ' + str(r['bad']) + ' bad' if r['bad'] else ''} | {r['bytes_per_poll']:,.0f} "
-            f"| {fmt(r['nginx_cpu_ms_per_s'], '.2f')} | {fmt(r['nginx_us_per_viewer_s'], '.0f')} "
-            f"| {fmt(r['snap_cpu_ms'], '.0f')} | {fmt(r['snap_wall_ms'], '.0f')} | {r['snap_per_s']:.2f} "
-            f"| {r['load']:.1f} |")
+    return (
+        f"| {r['clients']:,} | {r['phase']} | {r['viewers']} | {r['ok']}/{r['due']} ({r['in_time']})"
+        f"{' ' + str(r['bad']) + ' bad' if r['bad'] else ''} | {r['bytes_per_poll']:,.0f} "
+        f"| {fmt(r['nginx_cpu_ms_per_s'], '.2f')} | {fmt(r['nginx_us_per_viewer_s'], '.0f')} "
+        f"| {fmt(r['snap_cpu_ms'], '.0f')} | {fmt(r['snap_wall_ms'], '.0f')} | {r['snap_per_s']:.2f} "
+        f"| {r['load']:.1f} |"
+    )
 
 
 def machine():
@@ -268,9 +300,12 @@ def machine():
             return (r.stdout + r.stderr).strip().splitlines()[0]
         except OSError:
             return "?"
-    return (f"{platform.node()}: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-            f"Linux {platform.release()}, Python {platform.python_version()}, "
-            f"{ver(['nginx', '-v'])}, {ver(['chronyd', '--version'])}")
+
+    return (
+        f"{platform.node()}: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+        f"Linux {platform.release()}, Python {platform.python_version()}, "
+        f"{ver(['nginx', '-v'])}, {ver(['chronyd', '--version'])}"
+    )
 
 
 def main(argv=None):
@@ -278,8 +313,9 @@ def main(argv=None):
     ap.add_argument("--clients", default="1000,100000", help="comma-separated client counts")
     ap.add_argument("--viewers", default="1,10,100", help="comma-separated viewer counts")
     ap.add_argument("--seconds", type=float, default=20.0, help="seconds per phase")
-    ap.add_argument("--plain-viewers", type=int, default=10,
-                    help="viewers in the extra phase without Accept-Encoding: gzip")
+    ap.add_argument(
+        "--plain-viewers", type=int, default=10, help="viewers in the extra phase without Accept-Encoding: gzip"
+    )
     ap.add_argument("--out", default=str(HERE / "RESULTS-viewers.md"))
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args(argv)
@@ -312,8 +348,8 @@ def write_results(path, rows, cmd, seconds, took):
         "runs it; viewers poll /data.json once a second with Accept-Encoding: gzip (nginx sends "
         "data.json.gz via gzip_static).  nginx CPU: master + worker, median of 1-second samples.  "
         "Snapshot CPU: user+sys of `chrony-snap build` and its chronyc children, median per run.  "
-        "\"floor\": the same number of viewers polling a 3-byte file -- nginx's fixed cost per request.  "
-        "\"load avg\": the machine's 1-minute load average at the end of the phase (other work on "
+        '"floor": the same number of viewers polling a 3-byte file -- nginx\'s fixed cost per request.  '
+        '"load avg": the machine\'s 1-minute load average at the end of the phase (other work on '
         "the machine shows there; this bench itself adds about 1-2).",
         "",
     ]

@@ -18,7 +18,7 @@ def _qname(data, off):
         off += 1
         if n == 0:
             return ".".join(labels), off
-        labels.append(data[off:off + n].decode("ascii", "replace"))
+        labels.append(data[off : off + n].decode("ascii", "replace"))
         off += n
 
 
@@ -59,20 +59,20 @@ class FakeDNS:
         while not self._stop.is_set():
             try:
                 data, peer = self.sock.recvfrom(512)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
             try:
                 qid, flags, qd = struct.unpack("!HHH", data[:6])
                 name, off = _qname(data, 12)
-                qtype, qclass = struct.unpack("!HH", data[off:off + 4])
+                qtype, qclass = struct.unpack("!HH", data[off : off + 4])
             except (IndexError, struct.error):
                 continue
             self.queries.append((name, qtype))
             if self.blackhole:
                 continue
-            question = data[12:off + 4]
+            question = data[12 : off + 4]
             target = self.ptr.get(name.lower()) if qtype == 12 else None
             if target is None:
                 header = struct.pack("!HHHHHH", qid, 0x8183, 1, 0, 0, 0)  # NXDOMAIN

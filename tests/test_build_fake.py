@@ -6,7 +6,7 @@ import time
 import pytest
 
 from chrony_snap import fields as F
-from snaputil import FAKE_CHRONYC, read_snapshot, run_build, write_config
+from helpers import FAKE_CHRONYC, read_snapshot, run_build, write_config
 
 SERVERSTATS = {
     5: "1598,8,19,0,0\n",
@@ -23,15 +23,25 @@ def build(tmp_path, fake, cfg_text="", **kw):
         if key not in cfg_text:
             cfg_text = cfg_text.replace("[chrony]\n", f"[chrony]\n{key} = 10\n", 1)
     cfg = write_config(tmp_path / "c.toml", cfg_text)
-    return run_build(tmp_path / "www", socket=tmp_path / "fake.sock", state=tmp_path / "st", config=cfg,
-                     chronyc=FAKE_CHRONYC, env=fake.env, **kw)
+    return run_build(
+        tmp_path / "www",
+        socket=tmp_path / "fake.sock",
+        state=tmp_path / "st",
+        config=cfg,
+        chronyc=FAKE_CHRONYC,
+        env=fake.env,
+        **kw,
+    )
 
 
 def test_replayed_reports_and_argv(tmp_path, fake):
     build(tmp_path, fake)
     doc = read_snapshot(tmp_path / "www")
-    assert doc["errors"] == [] and doc["chrony"] == {"reachable": True, "version": "4.3",
-                                                    "socket": str(tmp_path / "fake.sock")}
+    assert doc["errors"] == [] and doc["chrony"] == {
+        "reachable": True,
+        "version": "4.3",
+        "socket": str(tmp_path / "fake.sock"),
+    }
     assert doc["summary"]["clients"] == 9 and doc["summary"]["critical"] == 1
     assert doc["sources"][0]["state"] == "selected" and doc["sources"][0]["reach"] == 255
     calls = fake.calls()
@@ -40,7 +50,8 @@ def test_replayed_reports_and_argv(tmp_path, fake):
         if call != "--version":
             assert call.startswith(f"-c -n -h {tmp_path / 'fake.sock'} -m timeout 250 retries 1 ")
     assert sorted(c.rsplit(" ", 1)[-1] for c in calls if c != "--version") == sorted(
-        ["tracking", "sources", "sourcestats", "serverstats", "activity", "clients"])
+        ["tracking", "sources", "sourcestats", "serverstats", "activity", "clients"]
+    )
     assert not any("-r" in c.split() for c in calls)
     # chronyc --version is asked once, then cached
     build(tmp_path, fake)
@@ -133,5 +144,9 @@ def test_legacy_preset_changes_status(tmp_path, fake):
     build(tmp_path, fake, '[status]\npreset = "legacy"\n')
     doc = read_snapshot(tmp_path / "www")
     assert doc["clients"][0]["status"] == "critical"
-    assert doc["status_rule"] == {"preset": "legacy", "warning_drops": 1, "critical_drops": 10,
-                                  "critical_drop_ratio": 0.0}
+    assert doc["status_rule"] == {
+        "preset": "legacy",
+        "warning_drops": 1,
+        "critical_drops": 10,
+        "critical_drop_ratio": 0.0,
+    }

@@ -1,4 +1,4 @@
-"""`chrony-snap build` against a REAL chronyd on loopback (chrony_snap.sandbox)."""
+"""`chrony-snap build` against a REAL chronyd on loopback (chrony_snap.harness.sandbox)."""
 
 import fcntl
 import json
@@ -7,17 +7,16 @@ import subprocess
 import sys
 import time
 
-
 from chrony_snap import fields as F
 from chrony_snap.harness.sandbox import Sandbox, ipv4_range, ntp_clients, populate
-from snaputil import fill_disk, read_snapshot, run_build, write_config
+from helpers import fill_disk, read_snapshot, run_build, write_config
 
 NOBODY = 65534
 
 
 def raw_clients(sb):
     out = sb.chronyc("clients").stdout
-    return {line.split(",")[0]: dict(zip(F.CLIENTS, line.split(","))) for line in out.splitlines()}
+    return {line.split(",")[0]: dict(zip(F.CLIENTS, line.split(","), strict=True)) for line in out.splitlines()}
 
 
 def test_every_client_and_field_matches_chronyd(sandbox, short_tmp):
@@ -91,6 +90,7 @@ def test_every_client_and_field_matches_chronyd(sandbox, short_tmp):
     assert doc2["serverstats_rate"]["ntp_packets_received"] > 0
     # gzip copy carries the same snapshot
     import gzip
+
     assert json.loads(gzip.decompress((out / "data.json.gz").read_bytes()))["seq"] == 2
     assert (out / "index.html").exists()
     assert oct((out / "data.json").stat().st_mode & 0o777) == "0o644"
@@ -136,8 +136,12 @@ def test_dead_chronyd_is_reported_not_fatal(sandbox, short_tmp):
 
 def test_missing_socket(short_tmp):
     out = short_tmp / "www"
-    r = run_build(out, socket=short_tmp / "nowhere" / "chronyd.sock", state=short_tmp / "st",
-                  config=write_config(short_tmp / "c.toml"))
+    r = run_build(
+        out,
+        socket=short_tmp / "nowhere" / "chronyd.sock",
+        state=short_tmp / "st",
+        config=write_config(short_tmp / "c.toml"),
+    )
     doc = read_snapshot(out)
     assert r.returncode == 0 and doc["chrony"]["reachable"] is False
     e = doc["errors"][0]
@@ -146,8 +150,10 @@ def test_missing_socket(short_tmp):
 
 def test_hung_chronyd_keeps_the_tick_bounded(sandbox, short_tmp):
     populate(sandbox, clients=5, limited=0, cmd=0)
-    cfg = write_config(short_tmp / "c.toml", "[chrony]\nrequest_timeout_ms = 100\nretries = 0\n"
-                       "reports_deadline_s = 0.5\nclients_deadline_s = 1.0\n")
+    cfg = write_config(
+        short_tmp / "c.toml",
+        "[chrony]\nrequest_timeout_ms = 100\nretries = 0\nreports_deadline_s = 0.5\nclients_deadline_s = 1.0\n",
+    )
     sandbox.pause()
     try:
         t0 = time.monotonic()
@@ -164,8 +170,9 @@ def test_hung_chronyd_keeps_the_tick_bounded(sandbox, short_tmp):
 
 def test_noclientlog_519_keeps_other_reports(short_tmp):
     with Sandbox(short_tmp / "nolog", noclientlog=True) as sb:
-        run_build(short_tmp / "www", socket=sb.socket, state=short_tmp / "st",
-                  config=write_config(short_tmp / "c.toml"))
+        run_build(
+            short_tmp / "www", socket=sb.socket, state=short_tmp / "st", config=write_config(short_tmp / "c.toml")
+        )
     doc = read_snapshot(short_tmp / "www")
     assert [e["code"] for e in doc["errors"]] == ["519"]
     assert "noclientlog" in doc["errors"][0]["hint"]
@@ -230,8 +237,9 @@ def test_corrupt_or_lost_state_starts_fresh_and_seq_never_goes_back(sandbox, sho
 def test_unusable_state_dir_still_writes(sandbox, short_tmp):
     blocker = short_tmp / "file"
     blocker.write_text("not a directory")
-    r = run_build(short_tmp / "www", socket=sandbox.socket, state=blocker / "st",
-                  config=write_config(short_tmp / "c.toml"))
+    r = run_build(
+        short_tmp / "www", socket=sandbox.socket, state=blocker / "st", config=write_config(short_tmp / "c.toml")
+    )
     assert "running without state" in r.stderr
     assert read_snapshot(short_tmp / "www")["seq"] == 1
 
@@ -282,8 +290,12 @@ def test_gzip_off_removes_stale_gz(sandbox, short_tmp):
     out = short_tmp / "www"
     run_build(out, socket=sandbox.socket, state=short_tmp / "st", config=write_config(short_tmp / "a.toml"))
     assert (out / "data.json.gz").exists()
-    run_build(out, socket=sandbox.socket, state=short_tmp / "st",
-              config=write_config(short_tmp / "b.toml", "[output]\ngzip = false\n"))
+    run_build(
+        out,
+        socket=sandbox.socket,
+        state=short_tmp / "st",
+        config=write_config(short_tmp / "b.toml", "[output]\ngzip = false\n"),
+    )
     assert not (out / "data.json.gz").exists()
 
 
@@ -327,12 +339,15 @@ def test_page_rendered_only_when_inputs_change(sandbox, short_tmp):
 
 def test_broken_template_keeps_page_and_data_flowing(sandbox, short_tmp):
     import shutil
-    from snaputil import MINISITE
+
+    from helpers import MINISITE
+
     tpl = short_tmp / "tpl"
     shutil.copytree(MINISITE / "templates", tpl)
     out, state = short_tmp / "www", short_tmp / "st"
-    cfg = write_config(short_tmp / "c.toml",
-                       f'[page]\ntemplates_dir = "{tpl}"\nassets_dir = "{MINISITE}/assets"\n', minisite=False)
+    cfg = write_config(
+        short_tmp / "c.toml", f'[page]\ntemplates_dir = "{tpl}"\nassets_dir = "{MINISITE}/assets"\n', minisite=False
+    )
     run_build(out, socket=sandbox.socket, state=state, config=cfg)
     good = (out / "index.html").read_bytes()
     (tpl / "index.html").write_text("{% if %}broken")
@@ -360,8 +375,9 @@ def test_temp_files_of_killed_runs_are_removed(sandbox, short_tmp):
             (d / f"{name}.tmp-{alive.pid}").write_bytes(b"x")
         run_build(out, socket=sandbox.socket, state=state, config=cfg)
         left = sorted(p.name for d in (out, state) for p in d.iterdir() if ".tmp-" in p.name)
-        assert left == sorted([f".data.json.tmp-{alive.pid}", f".data.json.gz.tmp-{alive.pid}",
-                               f".state.bin.tmp-{alive.pid}"])
+        assert left == sorted(
+            [f".data.json.tmp-{alive.pid}", f".data.json.gz.tmp-{alive.pid}", f".state.bin.tmp-{alive.pid}"]
+        )
     finally:
         alive.kill()
         alive.wait()

@@ -17,12 +17,13 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import expect  # noqa: E402
 
-from conftest import HOSTILE_NAMES, Site, _shortdir  # noqa: E402
+from helpers import HOSTILE_NAMES, Site, short_dir  # noqa: E402
 
 TALL = {"width": 1280, "height": 3400}  # every card of the live site is in view
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def addr_key(a):
     ip = ipaddress.ip_address(a)
@@ -30,8 +31,11 @@ def addr_key(a):
 
 
 def last_seen(c):
-    v = [x for x in (c["ntp"]["last_seen_s"], c["cmd"]["last_seen_s"],
-                     (c.get("nts_ke") or {}).get("last_seen_s")) if x is not None]
+    v = [
+        x
+        for x in (c["ntp"]["last_seen_s"], c["cmd"]["last_seen_s"], (c.get("nts_ke") or {}).get("last_seen_s"))
+        if x is not None
+    ]
     return min(v) if v else None
 
 
@@ -56,6 +60,7 @@ def expected_order(clients, key, desc):
         if v is None:
             return (1, 0, rank[c["address"]])  # unknown: last in both directions
         return (0, -v if desc else v, rank[c["address"]])
+
     return [c["address"] for c in sorted(clients, key=k)]
 
 
@@ -65,7 +70,8 @@ def shown(page):
 
 
 def card(page, address):
-    return page.locator("#grid .card").filter(has=page.locator(".addr", has_text=re.compile("^" + re.escape(address) + "$")))
+    addr = page.locator(".addr", has_text=re.compile("^" + re.escape(address) + "$"))
+    return page.locator("#grid .card").filter(has=addr)
 
 
 def wait_seq(page, seq):
@@ -78,10 +84,12 @@ def fmt(n):
 
 # ---------------------------------------------------------------- live site (real chronyd)
 
+
 def test_served_by_the_production_site_config(live):
     """The page under test gets the headers operators' nginx sends (the
     shipped server block), not a test-only config."""
     from chrony_snap import nginx as N
+
     for path, cache in (("/", "no-cache"), ("/data.json", "no-cache")):
         status, h, _ = live.web.get(path)
         assert status == 200 and h["content-security-policy"] == N.CSP, path
@@ -96,9 +104,16 @@ def test_cards_and_counts_match_data(live, new_page):
     assert page.evaluate("window.chronySnap.worker") is True  # parsed off the main thread
     s = d["summary"]
     assert s["clients"] == len(d["clients"]) >= 40
-    for k, sel in (("clients", "#sum-clients"), ("ok", "#sum-ok"), ("warning", "#sum-warning"),
-                   ("critical", "#sum-critical"), ("ipv4", "#sum-ipv4"), ("ipv6", "#sum-ipv6"),
-                   ("ntp_packets", "#sum-ntp"), ("ntp_drops", "#sum-drops")):
+    for k, sel in (
+        ("clients", "#sum-clients"),
+        ("ok", "#sum-ok"),
+        ("warning", "#sum-warning"),
+        ("critical", "#sum-critical"),
+        ("ipv4", "#sum-ipv4"),
+        ("ipv6", "#sum-ipv6"),
+        ("ntp_packets", "#sum-ntp"),
+        ("ntp_drops", "#sum-drops"),
+    ):
         expect(page.locator(sel)).to_have_text(fmt(s[k]))
     assert s["critical"] >= 1 and s["ipv6"] == 1  # populate(): rate-limited bursts, ::1
     expect(page.locator("#count")).to_have_text(f"{len(d['clients'])} clients")
@@ -108,7 +123,8 @@ def test_cards_and_counts_match_data(live, new_page):
         el = card(page, c["address"])
         expect(el).to_have_count(1)
         expect(el).to_have_class(re.compile(r"\bst-" + c["status"] + r"\b"))
-        expect(el.locator(".st-text")).to_have_text({"ok": "OK", "warning": "Warning", "critical": "Critical"}[c["status"]])
+        status_text = {"ok": "OK", "warning": "Warning", "critical": "Critical"}[c["status"]]
+        expect(el.locator(".st-text")).to_have_text(status_text)
         expect(el.locator(".s-pk")).to_have_text(f"NTP {fmt(c['ntp']['packets'])}")
         expect(el.locator(".s-dr")).to_have_text(f"drop {fmt(c['ntp']['drops'])}")
         assert el.locator(".name").text_content() == (c["hostname"] if c["hostname"] is not None else "no hostname")
@@ -121,7 +137,8 @@ def test_cards_and_counts_match_data(live, new_page):
     stats = page.locator("#stats-body")
     expect(stats).to_contain_text("NTP packets received")
     expect(stats.locator("tr", has_text="NTP packets received").locator("td").first).to_have_text(
-        fmt(d["serverstats"]["ntp_packets_received"]))
+        fmt(d["serverstats"]["ntp_packets_received"])
+    )
     expect(page.locator("#saturation")).to_be_hidden()
     expect(page.locator("#error-banner")).to_be_hidden()
 
@@ -167,8 +184,10 @@ def test_address_order_is_numeric(live, new_page):
 
 def _matching(clients, q):
     q = q.lower()
-    return sorted((c["address"] for c in clients
-                   if q in c["address"] or (c["hostname"] and q in c["hostname"].lower())), key=addr_key)
+    return sorted(
+        (c["address"] for c in clients if q in c["address"] or (c["hostname"] and q in c["hostname"].lower())),
+        key=addr_key,
+    )
 
 
 def test_search_as_you_type_and_cidr(live, new_page):
@@ -246,8 +265,10 @@ def test_expand_collapse_and_persistence(live, new_page):
     expect(det).to_be_visible()
     assert head.get_attribute("aria-controls") == det.get_attribute("id")
     # every field of the record: NTP and command columns, intervals, last seen, rates
-    rows = {r[0]: r[1:] for r in det.locator("tr").evaluate_all(
-        "trs => trs.map(tr => Array.from(tr.children).map(c => c.textContent))")}
+    rows = {
+        r[0]: r[1:]
+        for r in det.locator("tr").evaluate_all("trs => trs.map(tr => Array.from(tr.children).map(c => c.textContent))")
+    }
     assert rows["Packets"][:2] == [fmt(target["ntp"]["packets"]), fmt(target["cmd"]["packets"])]
     assert rows["Drops"][:2] == [fmt(target["ntp"]["drops"]), fmt(target["cmd"]["drops"])]
     for label in ("Interval", "Interval (limited)", "Last seen"):
@@ -439,10 +460,10 @@ def test_polling_pauses_while_hidden(live, new_page):
 
 
 def test_error_banner_when_chronyd_stops(new_page):
-    from chrony_snap.harness.sandbox import Sandbox, populate
     from chrony_snap.harness.nginx import NginxProcess
+    from chrony_snap.harness.sandbox import Sandbox, populate
 
-    base = _shortdir()
+    base = short_dir()
     sb = Sandbox(os.path.join(base, "sb"), ipv6=False)
     web = None
     try:
@@ -480,16 +501,20 @@ def test_error_banner_when_chronyd_stops(new_page):
 
 # ---------------------------------------------------------------- synthetic data.json (same page)
 
+
 def test_hostile_names_with_spaces(synth_site, new_page):
     import synth
-    names = ["<img src=x onerror=alert(document.domain)>",
-             "<svg onload=alert(1)><b>bold</b>",
-             "a\" onmouseover=\"alert(1)\" x=\"",
-             "\u202e" + "x" * 249]
+
+    names = [
+        "<img src=x onerror=alert(document.domain)>",
+        "<svg onload=alert(1)><b>bold</b>",
+        'a" onmouseover="alert(1)" x="',
+        "\u202e" + "x" * 249,
+    ]
     doc = synth.make(20, refresh_s=0.5)
     v4 = [c for c in doc["clients"] if c["family"] == "ipv4"]
     evil = {}
-    for c, n in zip(v4, names):
+    for c, n in zip(v4, names, strict=False):  # the first len(names) IPv4 clients
         c["hostname"] = n
         evil[c["address"]] = n
     synth_site.write(doc)
@@ -510,6 +535,7 @@ def test_hostile_names_with_spaces(synth_site, new_page):
 
 def test_keyed_updates_touch_only_changed_cards(synth_site, new_page):
     import synth
+
     doc = synth.make(30, refresh_s=0.5)
     synth_site.write(doc)
     p = new_page(synth_site.url, viewport=TALL)
@@ -526,7 +552,8 @@ def test_keyed_updates_touch_only_changed_cards(synth_site, new_page):
             const t = r.target.nodeType === 1 ? r.target : r.target.parentElement;
             const c = t.closest('.card');
             window.__mut.add(c ? c.__tag || '?' : 'grid:' + r.type + ':' + (r.attributeName || ''));
-        })).observe(document.getElementById('grid'), {subtree: true, childList: true, attributes: true, characterData: true});
+        })).observe(document.getElementById('grid'),
+                    {subtree: true, childList: true, attributes: true, characterData: true});
     }""")
     c = next(x for x in doc["clients"] if x["address"] == changed_a)
     c["ntp"]["packets"] += 7
@@ -535,7 +562,10 @@ def test_keyed_updates_touch_only_changed_cards(synth_site, new_page):
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))")
     mutated = page.evaluate("Array.from(window.__mut)")
     assert mutated == [changed_a], mutated
-    assert page.evaluate("Array.from(document.querySelectorAll('#grid .card')).every(e => e.__tag === e.querySelector('.addr').textContent)")
+    assert page.evaluate(
+        "Array.from(document.querySelectorAll('#grid .card'))"
+        ".every(e => e.__tag === e.querySelector('.addr').textContent)"
+    )
     expect(card(page, changed_a).locator(".s-pk")).to_have_text(f"NTP {fmt(c['ntp']['packets'])}")
     expect(card(page, open_a).locator(".card-head")).to_have_attribute("aria-expanded", "true")
 
@@ -598,6 +628,7 @@ def test_works_without_web_workers(synth_site, new_page):
 
 def test_saturation_and_sources_panel(synth_site, new_page):
     import synth
+
     doc = synth.make(5, refresh_s=0.5)
     doc["serverstats"]["client_log_records_dropped"] = 1234
     synth_site.write(doc)
@@ -620,6 +651,7 @@ def test_saturation_and_sources_panel(synth_site, new_page):
 
 def test_nts_ke_column(synth_site, new_page):
     import synth
+
     doc = synth.make(40, nts=True, refresh_s=0.5)
     c = next(x for x in doc["clients"] if x.get("nts_ke"))
     synth_site.write(doc)
@@ -644,6 +676,7 @@ def test_no_external_requests(live, new_page):
 
 # ---------------------------------------------------------------- screenshots for docs/
 
+
 def test_screenshots(live, new_page, tmp_path):
     """Light and dark screenshots of the live page (README's pictures come from
     here: CHRONY_SNAP_SCREENSHOTS=docs writes them there)."""
@@ -661,6 +694,6 @@ def test_screenshots(live, new_page, tmp_path):
         page.mouse.move(0, 0)
         page.screenshot(path=os.path.join(out, f"screenshot-{scheme}.png"))
         bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
-        shade = sum(int(x) for x in bg[bg.index("(") + 1:bg.index(")")].split(",")[:3]) / 3
+        shade = sum(int(x) for x in bg[bg.index("(") + 1 : bg.index(")")].split(",")[:3]) / 3
         assert (shade > 128) == (scheme == "light"), (scheme, bg)
         assert os.path.getsize(os.path.join(out, f"screenshot-{scheme}.png")) > 20000

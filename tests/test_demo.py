@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from chrony_snap.harness.nginx import free_port
-from snaputil import validate
+from helpers import cli_argv, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,8 +52,9 @@ def alive(pid):
 
 class Demo:
     def __init__(self, argv, env=None):
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
         self.out, self.err = [], []
         for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
             threading.Thread(target=lambda s=stream, k=sink: [k.append(x) for x in s], daemon=True).start()
@@ -93,6 +94,7 @@ def snapshot(port):
 
 def port_open(port):
     import socket
+
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -118,7 +120,7 @@ def run_and_stop(argv, port, sig, env=None, clients=60):
         assert doc2["seq"] >= doc["seq"] + 2
         assert doc2["summary"]["ntp_packets"] > doc["summary"]["ntp_packets"]
         kids = descendants(demo.proc.pid)
-        names = {open(f"/proc/{k}/comm").read().strip() for k in kids if alive(k)}
+        names = {Path(f"/proc/{k}/comm").read_text().strip() for k in kids if alive(k)}
         assert {"chronyd", "nginx"} <= names, names
         workdir = re.search(r"socket (/\S+)/chrony/chronyd\.sock", "".join(demo.out)).group(1)
     except BaseException:
@@ -129,7 +131,7 @@ def run_and_stop(argv, port, sig, env=None, clients=60):
         rc = demo.proc.wait(20)
     except subprocess.TimeoutExpired:
         demo.proc.kill()
-        raise AssertionError(f"demo did not stop on {sig!r}:\n{demo.text()}")
+        raise AssertionError(f"demo did not stop on {sig!r}:\n{demo.text()}") from None
     time.sleep(0.2)
     assert rc == 0, demo.text()
     assert "stopped" in "".join(demo.out) and "Traceback" not in demo.text()
@@ -141,8 +143,7 @@ def run_and_stop(argv, port, sig, env=None, clients=60):
 
 def test_demo_serves_the_dashboard_and_ctrl_c_stops_everything():
     port = free_port()
-    workdir, demo = run_and_stop([sys.executable, "-m", "chrony_snap", "demo", "--port", str(port),
-                                  "--clients", "60"], port, signal.SIGINT)
+    workdir, demo = run_and_stop(cli_argv("demo", "--port", port, "--clients", "60"), port, signal.SIGINT)
     assert workdir.startswith("/tmp/cs-demo-")
     assert not os.path.exists(workdir)  # its own temp dir is removed
 
@@ -151,9 +152,13 @@ def test_demo_sh_with_an_existing_venv_and_sigterm(short_tmp):
     port = free_port()
     env = dict(os.environ, CHRONY_SNAP_VENV=str(Path(sys.executable).parent.parent))
     keep = short_tmp / "demo"
-    workdir, demo = run_and_stop(["bash", str(ROOT / "demo.sh"), "--port", str(port),
-                                  "--clients", "40", "--dir", str(keep)], port, signal.SIGTERM,
-                                 env=env, clients=40)
+    workdir, demo = run_and_stop(
+        ["bash", str(ROOT / "demo.sh"), "--port", str(port), "--clients", "40", "--dir", str(keep)],
+        port,
+        signal.SIGTERM,
+        env=env,
+        clients=40,
+    )
     assert workdir == str(keep)
     assert (keep / "www" / "data.json").exists()  # --dir is kept
     assert "installing" not in demo.text()  # nothing to install here
@@ -161,18 +166,20 @@ def test_demo_sh_with_an_existing_venv_and_sigterm(short_tmp):
 
 def test_demo_reports_a_busy_port():
     import socket
+
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     s.listen(1)
     port = s.getsockname()[1]
-    p = subprocess.Popen([sys.executable, "-m", "chrony_snap", "demo", "--port", str(port),
-                          "--clients", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        cli_argv("demo", "--port", port, "--clients", "5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         out, err = p.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         p.send_signal(signal.SIGINT)  # let it clean up what it started
         out, err = p.communicate(timeout=30)
-        raise AssertionError(f"the demo ran on a busy port:\n{out}{err}")
+        raise AssertionError(f"the demo ran on a busy port:\n{out}{err}") from None
     finally:
         s.close()
     r = subprocess.CompletedProcess(p.args, p.returncode, out, err)

@@ -7,10 +7,9 @@ import subprocess
 import sys
 import time
 
-
 from chrony_snap.harness.sandbox import ipv4_range, ntp_clients
 from fakedns import FakeDNS
-from snaputil import read_snapshot, write_config
+from helpers import read_snapshot, write_config
 
 ADDRS = ipv4_range("127.10.0.1", 4)
 
@@ -18,8 +17,10 @@ ADDRS = ipv4_range("127.10.0.1", 4)
 def build_in_netless_ns(short_tmp, sb, state, cfg):
     resolv = short_tmp / "resolv.conf"
     resolv.write_text("nameserver 127.0.0.1\noptions timeout:3 attempts:2\n")
-    cmd = (f"mount --bind {resolv} /etc/resolv.conf && exec {sys.executable} -m chrony_snap build "
-           f"--out {short_tmp / 'www'} --socket {sb.socket} --state {state} --config {cfg}")
+    cmd = (
+        f"mount --bind {resolv} /etc/resolv.conf && exec {sys.executable} -m chrony_snap build "
+        f"--out {short_tmp / 'www'} --socket {sb.socket} --state {state} --config {cfg}"
+    )
     t0 = time.monotonic()
     r = subprocess.run(["unshare", "-m", "sh", "-c", cmd], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr

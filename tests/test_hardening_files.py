@@ -20,7 +20,7 @@ import pytest
 
 from chrony_snap import writer
 from chrony_snap.harness.sandbox import populate
-from snaputil import read_snapshot, run_build, write_config
+from helpers import read_snapshot, run_build, write_config
 
 PLANTED = 400  # PIDs ahead of the last one the kernel handed out
 
@@ -44,8 +44,10 @@ def test_planted_temp_symlinks_redirect_nothing(sandbox, short_tmp):
     victim.write_bytes(b"secret\n")
     os.chmod(victim, 0o600)
     created = short_tmp / "created-by-chrony-snap"
-    names = {out: ["data.json", "data.json.gz", "index.html", ".chrony-snap-site"],
-             state: ["state.bin", "prev.bin", "dns.bin"]}
+    names = {
+        out: ["data.json", "data.json.gz", "index.html", ".chrony-snap-site"],
+        state: ["state.bin", "prev.bin", "dns.bin"],
+    }
     planted = []
     for pid in next_pids(PLANTED):
         for d, files in names.items():
@@ -76,16 +78,16 @@ def test_writer_never_opens_an_existing_name(tmp_path, monkeypatch):
     victim.write_bytes(b"keep")
     os.chmod(victim, 0o600)
     monkeypatch.setattr(writer.os, "urandom", lambda n: b"\x00" * n)
-    guessed = [f".{n}.tmp-{os.getpid()}{suffix}" for n in ("a.json", "b.json", "b.json.gz")
-               for suffix in ("", "-" + "00" * 8)]
+    guessed = [
+        f".{n}.tmp-{os.getpid()}{suffix}" for n in ("a.json", "b.json", "b.json.gz") for suffix in ("", "-" + "00" * 8)
+    ]
     for g in guessed:
         os.symlink(victim, tmp_path / g)
     with pytest.raises(FileExistsError):
         writer.atomic_write(str(tmp_path / "a.json"), b"{}")
-    with pytest.raises(FileExistsError):
-        with writer.StreamingFile(str(tmp_path / "b.json"), gzip_level=1) as f:
-            f.write(b"{}")
-            f.commit()
+    with pytest.raises(FileExistsError), writer.StreamingFile(str(tmp_path / "b.json"), gzip_level=1) as f:
+        f.write(b"{}")
+        f.commit()
     assert victim.read_bytes() == b"keep" and stat.S_IMODE(os.stat(victim).st_mode) == 0o600
     assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(guessed + ["victim"])
@@ -98,14 +100,16 @@ def test_temp_names_are_unpredictable_and_cleaned_by_pid(tmp_path):
         seen |= {os.path.basename(f.tmp), os.path.basename(f.gz_tmp)}
         f.abort()
     assert len(seen) == 6
-    assert all(n.startswith((f".d.json.tmp-{os.getpid()}-", f".d.json.gz.tmp-{os.getpid()}-"))
-               for n in seen)
+    assert all(n.startswith((f".d.json.tmp-{os.getpid()}-", f".d.json.gz.tmp-{os.getpid()}-")) for n in seen)
     assert list(tmp_path.iterdir()) == []
     # leftovers of a dead run (new and old names) go, a live one's stay
-    dead = 2 ** 22 + 1  # above pid_max's usual ceiling: never a live process
-    leftovers = [f".d.json.tmp-{dead}-0123456789abcdef", f".d.json.gz.tmp-{dead}-fedcba9876543210",
-                 f".d.json.tmp-{dead}"]
-    live = [f".d.json.tmp-1-0123456789abcdef", f".d.json.tmp-{os.getpid()}-00"]
+    dead = 2**22 + 1  # above pid_max's usual ceiling: never a live process
+    leftovers = [
+        f".d.json.tmp-{dead}-0123456789abcdef",
+        f".d.json.gz.tmp-{dead}-fedcba9876543210",
+        f".d.json.tmp-{dead}",
+    ]
+    live = [".d.json.tmp-1-0123456789abcdef", f".d.json.tmp-{os.getpid()}-00"]
     for n in leftovers + live:
         (tmp_path / n).write_bytes(b"x")
     writer.remove_stale_temps(str(tmp_path))
@@ -119,10 +123,9 @@ def test_context_manager_and_abort_after_commit(tmp_path):
         f.commit()
     f.abort()  # harmless after a commit
     assert p.read_bytes() == b'{"a": 1}' and (tmp_path / "d.json.gz").exists()
-    with pytest.raises(RuntimeError):
-        with writer.StreamingFile(str(p), gzip_level=1) as f:
-            f.write(b'{"a": 2}')
-            raise RuntimeError("an early way out")
+    with pytest.raises(RuntimeError), writer.StreamingFile(str(p), gzip_level=1) as f:
+        f.write(b'{"a": 2}')
+        raise RuntimeError("an early way out")
     assert p.read_bytes() == b'{"a": 1}'
     assert sorted(x.name for x in tmp_path.iterdir()) == ["d.json", "d.json.gz"]
 

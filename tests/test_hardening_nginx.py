@@ -18,19 +18,47 @@ import pytest
 from chrony_snap import nginx as N
 from chrony_snap.harness.nginx import NginxProcess
 from chrony_snap.harness.sandbox import populate
-from snaputil import run_build, write_config
+from helpers import run_build, write_config
 
-REFUSED = ["/", "//", "/etc", "/etc/nginx", "/root", "/home", "/home/alice", "/proc", "/proc/self",
-           "/sys", "/dev", "/boot", "/run", "/usr", "/var", "/var/lib", "/var/lib/chrony-snap",
-           "/var/lib/chrony-snap/www", "/var/log", "/var/www", "/tmp", "/var/www/../../etc",
-           "/var/www/x/../..", "www", "./www", "var/www/chrony-snap"]
+REFUSED = [
+    "/",
+    "//",
+    "/etc",
+    "/etc/nginx",
+    "/root",
+    "/home",
+    "/home/alice",
+    "/proc",
+    "/proc/self",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/run",
+    "/usr",
+    "/var",
+    "/var/lib",
+    "/var/lib/chrony-snap",
+    "/var/lib/chrony-snap/www",
+    "/var/log",
+    "/var/www",
+    "/tmp",
+    "/var/www/../../etc",
+    "/var/www/x/../..",
+    "www",
+    "./www",
+    "var/www/chrony-snap",
+]
 ALLOWED = ["/var/www/chrony-snap", "/srv/chrony-snap", "/var/www/html/ntp", "/opt/chrony-snap/www"]
 
 
 @pytest.mark.parametrize("root", REFUSED)
 def test_nginx_config_refuses_roots_it_must_not_serve(root):
-    r = subprocess.run([sys.executable, "-m", "chrony_snap", "nginx-config", "--root", root],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "chrony_snap", "nginx-config", "--root", root],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 2, r.stdout
     assert r.stdout == "" and "Traceback" not in r.stderr
     assert r.stderr.startswith("chrony-snap nginx-config: --root: ")
@@ -78,8 +106,12 @@ def served(sandbox, short_tmp):
 @pytest.mark.parametrize("rng", ["bytes=0-9", "bytes=10-", "bytes=-5", "bytes=0-1,5-6"])
 def test_range_requests_get_the_whole_file(served, rng):
     out, web = served
-    cases = [("/data.json", "identity", "data.json"), ("/data.json", "gzip", "data.json.gz"),
-             ("/data.json.gz", "identity", "data.json.gz"), ("/index.html", "identity", "index.html")]
+    cases = [
+        ("/data.json", "identity", "data.json"),
+        ("/data.json", "gzip", "data.json.gz"),
+        ("/data.json.gz", "identity", "data.json.gz"),
+        ("/index.html", "identity", "index.html"),
+    ]
     for path, enc, fname in cases:
         status, h, body = web.get(path, {"Range": rng, "Accept-Encoding": enc})
         assert status == 200, (path, enc, rng, status)

@@ -27,20 +27,18 @@ import pytest
 
 from chrony_snap.harness.nginx import free_port
 from chrony_snap.harness.sandbox import populate
-from snaputil import write_config
+from helpers import write_config
 
 
 def run_cli(*args, timeout=30):
-    return subprocess.run([sys.executable, "-m", "chrony_snap", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "chrony_snap", *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("interval", ["nan", "NaN", "inf", "-inf", "0", "-1", "1e300"])
 def test_bad_interval_is_refused(short_tmp, interval):
     out = short_tmp / "www"
     try:
-        r = run_cli("watch", "--out", str(out), "--state", str(short_tmp / "st"),
-                    f"--interval={interval}", timeout=20)
+        r = run_cli("watch", "--out", str(out), "--state", str(short_tmp / "st"), f"--interval={interval}", timeout=20)
     except subprocess.TimeoutExpired:
         pytest.fail(f"watch --interval {interval} kept running")
     assert r.returncode == 2, r.stderr
@@ -52,8 +50,14 @@ class Proc:
     """A chrony-snap command in its own process group, stderr collected live."""
 
     def __init__(self, argv):
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         self.lines = []
         for stream in (self.proc.stdout, self.proc.stderr):
             threading.Thread(target=lambda s=stream: [self.lines.append(x) for x in s], daemon=True).start()
@@ -90,8 +94,22 @@ class Proc:
 
 
 def watch_argv(out, sandbox, state, cfg, interval):
-    return [sys.executable, "-m", "chrony_snap", "watch", "--out", str(out), "--socket", str(sandbox.socket),
-            "--state", str(state), "--config", str(cfg), "--interval", str(interval)]
+    return [
+        sys.executable,
+        "-m",
+        "chrony_snap",
+        "watch",
+        "--out",
+        str(out),
+        "--socket",
+        str(sandbox.socket),
+        "--state",
+        str(state),
+        "--config",
+        str(cfg),
+        "--interval",
+        str(interval),
+    ]
 
 
 def test_sigterm_always_stops_watch_promptly_with_status_0(sandbox, short_tmp):
@@ -162,8 +180,20 @@ def test_demo_ctrl_c_mid_tick_never_publishes_the_interrupted_tick(short_tmp):
     keep = short_tmp / "demo"
     out = keep / "www"
     for i, sig in enumerate((signal.SIGINT, signal.SIGTERM, signal.SIGINT)):
-        d = Proc([sys.executable, "-m", "chrony_snap", "demo", "--port", str(free_port()),
-                  "--clients", "1500", "--dir", str(keep)])
+        d = Proc(
+            [
+                sys.executable,
+                "-m",
+                "chrony_snap",
+                "demo",
+                "--port",
+                str(free_port()),
+                "--clients",
+                "1500",
+                "--dir",
+                str(keep),
+            ]
+        )
         d.wait_for(r"Ctrl-C to stop", timeout=120)
         d.wait_for(r"dashboard:")
         clients = len(published(out)["clients"])

@@ -24,8 +24,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,7 +33,7 @@ import pytest
 from chrony_snap import nginx as N
 from chrony_snap.harness import nginx as H
 from chrony_snap.harness.sandbox import Sandbox, populate
-from snaputil import fill_disk, read_snapshot, validate, write_config
+from helpers import build_args, cli, cli_argv, fill_disk, read_snapshot, run_build, short_dir, validate, write_config
 
 CLIENTS = 3000
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,8 +58,7 @@ def prod_nginx(out):
 @pytest.fixture(scope="module")
 def busy():
     """A chronyd with 3,000+ clients, shared by this module's tests."""
-    d = Path(tempfile.mkdtemp(prefix="cs-", dir="/tmp"))
-    os.chmod(d, 0o711)
+    d = short_dir()
     sb = Sandbox(d / "chrony")
     sb.start()
     try:
@@ -72,29 +69,18 @@ def busy():
         shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture
-def tmp():
-    d = Path(tempfile.mkdtemp(prefix="cs-", dir="/tmp"))
-    os.chmod(d, 0o711)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def build_argv(out, sb, state, cfg):
-    return [sys.executable, "-m", "chrony_snap", "build", "--out", str(out), "--socket", str(sb.socket),
-            "--state", str(state), "--config", str(cfg)]
+    return cli_argv(*build_args(out, socket=sb.socket, state=state, config=cfg))
 
 
 def build(out, sb, state, cfg, check=True):
-    r = subprocess.run(build_argv(out, sb, state, cfg), capture_output=True, text=True, timeout=60)
-    if check:
-        assert r.returncode == 0, r.stderr
-    return r
+    return run_build(out, socket=sb.socket, state=state, config=cfg, check=check)
 
 
 # --------------------------------------------------------------------------
 # the checker
 # --------------------------------------------------------------------------
+
 
 class Reader(threading.Thread):
     """GET /data.json over one keep-alive connection, alternating plain and
@@ -210,18 +196,25 @@ def served_seq(web, enc, schema=False):
 # config
 # --------------------------------------------------------------------------
 
-def test_nginx_t_is_clean_and_cli_prints_the_block(tmp):
-    www = tmp / "www"
+
+def test_nginx_t_is_clean_and_cli_prints_the_block(short_tmp):
+    www = short_tmp / "www"
     www.mkdir()
-    cli = subprocess.run([sys.executable, "-m", "chrony_snap", "nginx-config", "--root", str(www),
-                          "--listen", "127.0.0.1:8080,[::1]:8080", "--server-name", "snap.example"],
-                         capture_output=True, text=True, timeout=30)
-    assert cli.returncode == 0, cli.stderr
-    assert cli.stdout == N.site_config(str(www), "127.0.0.1:8080,[::1]:8080", "snap.example")
-    assert "listen 127.0.0.1:8080;" in cli.stdout and "listen [::1]:8080;" in cli.stdout
-    assert "server_name snap.example;" in cli.stdout
+    r = cli(
+        "nginx-config",
+        "--root",
+        www,
+        "--listen",
+        "127.0.0.1:8080,[::1]:8080",
+        "--server-name",
+        "snap.example",
+        timeout=30,
+    )
+    assert r.stdout == N.site_config(str(www), "127.0.0.1:8080,[::1]:8080", "snap.example")
+    assert "listen 127.0.0.1:8080;" in r.stdout and "listen [::1]:8080;" in r.stdout
+    assert "server_name snap.example;" in r.stdout
     for hostile in (False, True):
-        d = tmp / f"ngx-{hostile}"
+        d = short_tmp / f"ngx-{hostile}"
         d.mkdir()
         port = H.free_port()
         site = d / "site.conf"
@@ -237,16 +230,18 @@ def test_nginx_t_is_clean_and_cli_prints_the_block(tmp):
     assert "    listen 80;\n" in dflt and "server_name _;" in dflt and 'root "/var/www/chrony-snap";' in dflt
 
 
-@pytest.mark.parametrize("args, word", [
-    (["--root", "relative/www"], "absolute"),
-    (["--root", '/var/www/x";evil'], "--root"),
-    (["--root", "/var/www/x", "--listen", "80; include /etc/passwd"], "--listen"),
-    (["--root", "/var/www/x", "--server-name", "a}b"], "--server-name"),
-    ([], "--root is required"),
-])
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (["--root", "relative/www"], "absolute"),
+        (["--root", '/var/www/x";evil'], "--root"),
+        (["--root", "/var/www/x", "--listen", "80; include /etc/passwd"], "--listen"),
+        (["--root", "/var/www/x", "--server-name", "a}b"], "--server-name"),
+        ([], "--root is required"),
+    ],
+)
 def test_cli_rejects_values_that_would_break_the_config(args, word):
-    r = subprocess.run([sys.executable, "-m", "chrony_snap", "nginx-config", *args],
-                       capture_output=True, text=True, timeout=30)
+    r = cli("nginx-config", *args, check=False, timeout=30)
     assert r.returncode == 2 and word in r.stderr and r.stdout == ""
     assert "Traceback" not in r.stderr
 
@@ -273,9 +268,9 @@ def test_csp_matches_the_page():
     assert len(sent) == site.count("Content-Security-Policy") == 5 and set(sent) == {N.CSP}
 
 
-def test_headers_no_304_gzip_static_and_dot_files(busy, tmp):
-    out, state = tmp / "www", tmp / "st"
-    cfg = write_config(tmp / "c.toml", minisite=False)
+def test_headers_no_304_gzip_static_and_dot_files(busy, short_tmp):
+    out, state = short_tmp / "www", short_tmp / "st"
+    cfg = write_config(short_tmp / "c.toml", minisite=False)
     build(out, busy, state, cfg)
     (out / ".data.json.tmp-4242").write_text('{"torn":')  # what a killed writer leaves
     with prod_nginx(out) as web:
@@ -286,10 +281,12 @@ def test_headers_no_304_gzip_static_and_dot_files(busy, tmp):
         assert h["x-content-type-options"] == "nosniff" and h["referrer-policy"] == "no-referrer"
         assert h["x-frame-options"] == "DENY" and h["content-security-policy"] == N.CSP
         # never 304: a new snapshot in the same second with the same size must not look "unchanged"
-        for cond in ({"If-Modified-Since": h["last-modified"]},
-                     {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
-                     {"If-None-Match": '"%x-%x"' % (int((out / "data.json").stat().st_mtime),
-                                                     len(body))}):  # the ETag nginx would compute
+        etag = f'"{int((out / "data.json").stat().st_mtime):x}-{len(body):x}"'  # the ETag nginx would compute
+        for cond in (
+            {"If-Modified-Since": h["last-modified"]},
+            {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+            {"If-None-Match": etag},
+        ):
             s2, _, b2 = web.get("/data.json", cond)
             assert s2 == 200 and b2 == body, cond
         s, hg, gz = fetch(web, "/data.json", "gzip")
@@ -322,9 +319,10 @@ def test_headers_no_304_gzip_static_and_dot_files(busy, tmp):
 # the race
 # --------------------------------------------------------------------------
 
-def test_no_torn_or_backwards_reads_while_the_writer_races(busy, tmp):
-    out, state = tmp / "www", tmp / "st"
-    cfg = write_config(tmp / "c.toml", minisite=False)
+
+def test_no_torn_or_backwards_reads_while_the_writer_races(busy, short_tmp):
+    out, state = short_tmp / "www", short_tmp / "st"
+    cfg = write_config(short_tmp / "c.toml", minisite=False)
     build(out, busy, state, cfg)
     writes = {"n": 0, "fail": []}
     stop_writer = threading.Event()
@@ -349,8 +347,10 @@ def test_no_torn_or_backwards_reads_while_the_writer_races(busy, tmp):
 
     total = sum(r.total for r in readers)
     seen = set().union(*(r.seqs["plain"] | r.seqs["gzip"] for r in readers))
-    print(f"\nrace: {total} reads ({[r.reads for r in readers]}), {writes['n']} snapshots written, "
-          f"{len(seen)} distinct seqs seen, problems: {len(problems)}")
+    print(
+        f"\nrace: {total} reads ({[r.reads for r in readers]}), {writes['n']} snapshots written, "
+        f"{len(seen)} distinct seqs seen, problems: {len(problems)}"
+    )
     assert not problems, problems[:10]
     assert not writes["fail"], writes["fail"][:3]
     assert total >= 2000
@@ -360,14 +360,17 @@ def test_no_torn_or_backwards_reads_while_the_writer_races(busy, tmp):
     assert final >= max(seen)
 
 
-def test_the_checker_catches_a_naive_in_place_writer(tmp):
+def test_the_checker_catches_a_naive_in_place_writer(short_tmp):
     """Control: rewriting data.json in place (no temp file + rename) IS seen."""
-    out = tmp / "www"
+    out = short_tmp / "www"
     out.mkdir()
     docs = []
     for seq in (1, 2):
-        doc = {"seq": seq, "summary": {"clients": CLIENTS},
-               "clients": [{"address": f"127.1.{i >> 8}.{i & 255}", "n": seq} for i in range(CLIENTS)]}
+        doc = {
+            "seq": seq,
+            "summary": {"clients": CLIENTS},
+            "clients": [{"address": f"127.1.{i >> 8}.{i & 255}", "n": seq} for i in range(CLIENTS)],
+        }
         docs.append(json.dumps(doc).encode())
     (out / "data.json").write_bytes(docs[0])
     stop_writer = threading.Event()
@@ -380,7 +383,7 @@ def test_the_checker_catches_a_naive_in_place_writer(tmp):
             with open(out / "data.json", "r+b") as f:
                 f.truncate(0)
                 for i in range(0, len(data), 8192):
-                    f.write(data[i:i + 8192])
+                    f.write(data[i : i + 8192])
                     f.flush()
 
     with prod_nginx(out) as web:
@@ -399,9 +402,9 @@ def test_the_checker_catches_a_naive_in_place_writer(tmp):
     assert problems, "the checker must notice torn responses"
 
 
-def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, tmp):
-    out, state = tmp / "www", tmp / "st"
-    cfg = write_config(tmp / "c.toml", minisite=False)
+def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, short_tmp):
+    out, state = short_tmp / "www", short_tmp / "st"
+    cfg = write_config(short_tmp / "c.toml", minisite=False)
     build(out, busy, state, cfg)  # renders the page: slower than a plain tick
     took = []
     for _ in range(3):
@@ -412,10 +415,11 @@ def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, tmp):
     rnd = random.Random(4)
     killed = 0
     with prod_nginx(out) as web:
-        stop, readers = start_readers(web.port, n=1, max_reads=10 ** 6, seconds=60)
+        stop, readers = start_readers(web.port, n=1, max_reads=10**6, seconds=60)
         for _ in range(40):
-            p = subprocess.Popen(build_argv(out, busy, state, cfg), stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+            p = subprocess.Popen(
+                build_argv(out, busy, state, cfg), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             time.sleep(rnd.uniform(0.3, 1.1) * dur)
             p.send_signal(signal.SIGKILL)
             p.wait(10)
@@ -429,14 +433,17 @@ def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, tmp):
 
         def writing(pid):
             try:
-                return any(e.name.startswith(".data.json") and f".tmp-{pid}-" in e.name
-                           and e.stat().st_size > 100_000 for e in os.scandir(out))
+                return any(
+                    e.name.startswith(".data.json") and f".tmp-{pid}-" in e.name and e.stat().st_size > 100_000
+                    for e in os.scandir(out)
+                )
             except OSError:
                 return False
 
         for _ in range(15):
-            p = subprocess.Popen(build_argv(out, busy, state, cfg), stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+            p = subprocess.Popen(
+                build_argv(out, busy, state, cfg), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             deadline = time.monotonic() + 10
             while not writing(p.pid) and p.poll() is None and time.monotonic() < deadline:
                 pass
@@ -454,8 +461,10 @@ def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, tmp):
         after = served_seq(web, "identity", schema=True)
         assert after > before and served_seq(web, "gzip") == after
         problems = finish(stop, readers)
-    print(f"\nsigkill: {killed}/40 random + {targeted}/15 targeted runs killed mid-run "
-          f"(tick ~{dur * 1000:.0f} ms), {len(leftovers)} temp files left behind, {readers[0].total} reads")
+    print(
+        f"\nsigkill: {killed}/40 random + {targeted}/15 targeted runs killed mid-run "
+        f"(tick ~{dur * 1000:.0f} ms), {len(leftovers)} temp files left behind, {readers[0].total} reads"
+    )
     assert killed >= 20  # most runs died mid-run (the others finished first: also fine)
     assert targeted >= 10 and leftovers  # some kills really landed mid-publish
     assert not problems, problems[:10]
@@ -463,8 +472,8 @@ def test_sigkilled_writer_never_exposes_a_partial_snapshot(busy, tmp):
 
 
 @pytest.fixture
-def small_tmpfs(tmp):
-    mnt = tmp / "www"
+def small_tmpfs(short_tmp):
+    mnt = short_tmp / "www"
     mnt.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", str(mnt)], check=True)
     try:
@@ -485,10 +494,10 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_broken_web_root_keeps_serving_the_last_snapshot(busy, tmp, small_tmpfs, fault):
+def test_broken_web_root_keeps_serving_the_last_snapshot(busy, short_tmp, small_tmpfs, fault):
     breaks, mends, message = FAULTS[fault]
-    out, state = small_tmpfs, tmp / "st"
-    cfg = write_config(tmp / "c.toml", minisite=False)
+    out, state = small_tmpfs, short_tmp / "st"
+    cfg = write_config(short_tmp / "c.toml", minisite=False)
     build(out, busy, state, cfg)
     with prod_nginx(out) as web:
         good = (served_seq(web, "identity", schema=True), served_seq(web, "gzip"))

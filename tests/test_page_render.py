@@ -8,6 +8,7 @@ import hashlib
 import html.parser
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -15,14 +16,22 @@ from chrony_snap import config, site
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(REPO, "assets")
-FORBIDDEN_JS = ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
-                "new Function", "setTimeout(\"", "setInterval(\"")
+FORBIDDEN_JS = (
+    "innerHTML",
+    "outerHTML",
+    "insertAdjacentHTML",
+    "document.write",
+    "eval(",
+    "new Function",
+    'setTimeout("',
+    'setInterval("',
+)
 
 
 class Page(html.parser.HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.tags = []       # (tag, attrs dict)
+        self.tags = []  # (tag, attrs dict)
         self.stack = []
         self.script_text = []
         self.style_elements = 0
@@ -111,7 +120,7 @@ def test_no_external_urls(page):
                 continue
             assert not re.match(r"^[a-z][a-z0-9+.-]*:|^//", v, re.I), (t, k, v)
     for name in os.listdir(ASSETS):
-        body = open(os.path.join(ASSETS, name), "rb").read()
+        body = Path(ASSETS, name).read_bytes()
         assert b"http:" not in body and b"https:" not in body and b"//cdn" not in body, name
         if name.endswith(".css"):
             assert b"@import" not in body and b"url(" not in body, name
@@ -125,7 +134,7 @@ def test_fingerprinted_assets(page):
         m = re.fullmatch(r"assets/([\w.-]+)\.([0-9a-f]{12})\.(\w+)", u)
         assert m, u
         src = os.path.join(ASSETS, f"{m.group(1)}.{m.group(3)}")
-        data = open(src, "rb").read()
+        data = Path(src).read_bytes()
         assert hashlib.sha256(data).hexdigest()[:12] == m.group(2)
         assert (out / u).read_bytes() == data
     # the app script is deferred; the theme script is not (it runs before first paint)
@@ -141,13 +150,13 @@ def test_fingerprinted_assets(page):
 def test_forbidden_js_apis_absent():
     for name in os.listdir(ASSETS):
         if name.endswith(".js"):
-            body = open(os.path.join(ASSETS, name), encoding="utf-8").read()
+            body = Path(ASSETS, name).read_text(encoding="utf-8")
             for bad in FORBIDDEN_JS:
                 assert bad not in body, (name, bad)
 
 
 def test_style_css_is_the_real_one():
-    css = open(os.path.join(ASSETS, "style.css"), encoding="utf-8").read()
+    css = Path(ASSETS, "style.css").read_text(encoding="utf-8")
     assert "placeholder" not in css
     assert "prefers-color-scheme: dark" in css and '[data-theme="dark"]' in css
     assert "unicode-bidi: isolate" in css and ":focus-visible" in css
@@ -183,8 +192,18 @@ def test_accessibility_landmarks(page):
     assert p.find("main") and p.find("header")
     assert p.find("meta", name="viewport")
     ids = {a.get("id") for _, a in p.tags}
-    for i in ("q", "sort", "dir", "expand-all", "collapse-all", "theme-toggle", "stale-banner",
-              "error-banner", "grid", "health"):
+    for i in (
+        "q",
+        "sort",
+        "dir",
+        "expand-all",
+        "collapse-all",
+        "theme-toggle",
+        "stale-banner",
+        "error-banner",
+        "grid",
+        "health",
+    ):
         assert i in ids, i
     for a in p.find("button"):
         assert a.get("type") == "button"

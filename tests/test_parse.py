@@ -5,24 +5,27 @@ import json
 import pytest
 
 from chrony_snap import collect, config, fields as F, jsonenc, parse, snapshot
-from snaputil import FIX
+from helpers import FIX
 
 
 def fixture(name):
     return (FIX / name).read_text()
 
 
-@pytest.mark.parametrize("name,fields", [
-    ("clients_c_n.csv", F.CLIENTS),
-    ("clients_c_n_k.csv", F.CLIENTS),
-    ("clients_1000_c_n.csv", F.CLIENTS),
-    ("tracking_c.csv", F.TRACKING),
-    ("tracking_server_c.csv", F.TRACKING),
-    ("sources_c.csv", F.SOURCES),
-    ("sourcestats_c.csv", F.SOURCESTATS),
-    ("serverstats_c.csv", F.SERVERSTATS_BY_COUNT[11]),
-    ("activity_c.csv", F.ACTIVITY),
-])
+@pytest.mark.parametrize(
+    "name,fields",
+    [
+        ("clients_c_n.csv", F.CLIENTS),
+        ("clients_c_n_k.csv", F.CLIENTS),
+        ("clients_1000_c_n.csv", F.CLIENTS),
+        ("tracking_c.csv", F.TRACKING),
+        ("tracking_server_c.csv", F.TRACKING),
+        ("sources_c.csv", F.SOURCES),
+        ("sourcestats_c.csv", F.SOURCESTATS),
+        ("serverstats_c.csv", F.SERVERSTATS_BY_COUNT[11]),
+        ("activity_c.csv", F.ACTIVITY),
+    ],
+)
 def test_field_names_match_captured_columns(name, fields):
     lines = fixture(name).splitlines()
     assert lines
@@ -39,7 +42,7 @@ def test_tracking_matches_text_report():
     assert t["stratum"] == 11
     assert t["leap_status"] == "Normal"
     assert t["system_time_s"] == pytest.approx(-0.000001419)  # "0.000001419 seconds fast"
-    assert t["frequency_ppm"] == pytest.approx(-0.004)       # "0.004 ppm slow"
+    assert t["frequency_ppm"] == pytest.approx(-0.004)  # "0.004 ppm slow"
     assert t["root_delay_s"] == pytest.approx(0.000007525)
     assert t["update_interval_s"] == 2.0
     server, _ = parse.parse_tracking(fixture("tracking_server_c.csv"))
@@ -56,11 +59,21 @@ def test_refclock_reference_name():
 def test_sources_and_sourcestats():
     src, problems = parse.parse_sources(fixture("sources_c.csv"))
     assert problems == []
-    assert src == [{
-        "mode": "server", "state": "selected", "address": "127.0.0.1", "stratum": 10,
-        "poll_log2": 1, "poll_s": 2, "reach": 0o377, "last_rx_s": 1,
-        "offset_s": pytest.approx(848e-9), "measured_offset_s": pytest.approx(909e-9),
-        "error_s": pytest.approx(3991e-9)}]
+    assert src == [
+        {
+            "mode": "server",
+            "state": "selected",
+            "address": "127.0.0.1",
+            "stratum": 10,
+            "poll_log2": 1,
+            "poll_s": 2,
+            "reach": 0o377,
+            "last_rx_s": 1,
+            "offset_s": pytest.approx(848e-9),
+            "measured_offset_s": pytest.approx(909e-9),
+            "error_s": pytest.approx(3991e-9),
+        }
+    ]
     assert parse.parse_sources(fixture("sources_server_empty_c.csv")) == ([], [])
     st, problems = parse.parse_sourcestats(fixture("sourcestats_c.csv"))
     assert problems == []
@@ -69,9 +82,9 @@ def test_sources_and_sourcestats():
 
 
 SERVERSTATS_LINES = {
-    5: "42,10,69,31,0",                      # chrony 3.x
-    8: "42,10,69,31,0,3,1,189",              # chrony 4.0/4.1
-    11: "42,10,69,31,0,0,0,0,0,0,0",         # chrony 4.2/4.3 (captured)
+    5: "42,10,69,31,0",  # chrony 3.x
+    8: "42,10,69,31,0,3,1,189",  # chrony 4.0/4.1
+    11: "42,10,69,31,0,0,0,0,0,0,0",  # chrony 4.2/4.3 (captured)
     17: "42,10,69,31,0,3,0,189,43,44,120,0,330,330,0,7,8",  # chrony 4.4+
 }
 
@@ -95,15 +108,26 @@ def test_serverstats_captured_and_unknown_width():
 
 def test_activity():
     assert parse.parse_activity(fixture("activity_c.csv")) == (
-        {"online": 1, "offline": 0, "burst_online": 0, "burst_offline": 0, "unresolved": 0}, [])
+        {"online": 1, "offline": 0, "burst_online": 0, "burst_offline": 0, "unresolved": 0},
+        [],
+    )
 
 
 def test_clients_rows_and_special_values():
     rows, problems = parse.parse_clients(fixture("clients_c_n.csv"))
     assert problems == []
-    by = {r[0]: dict(zip(F.CLIENTS, r)) for r in rows}
-    assert set(by) == {"127.0.0.1", "127.1.0.1", "127.1.0.2", "127.1.0.3", "127.1.0.4",
-                       "127.1.0.9", "::1", "127.2.0.1", "127.2.0.2"}
+    by = {r[0]: dict(zip(F.CLIENTS, r, strict=True)) for r in rows}
+    assert set(by) == {
+        "127.0.0.1",
+        "127.1.0.1",
+        "127.1.0.2",
+        "127.1.0.3",
+        "127.1.0.4",
+        "127.1.0.9",
+        "::1",
+        "127.2.0.1",
+        "127.2.0.2",
+    }
     burst = by["127.1.0.9"]
     assert (burst["ntp_packets"], burst["ntp_drops"], burst["ntp_interval_log2"]) == ("20", "10", "-5")
     assert json.loads(parse.INTERVAL_JSON[burst["ntp_interval_log2"]]) == 0.03125
@@ -113,17 +137,28 @@ def test_clients_rows_and_special_values():
 
 
 GARBAGE = [
-    "garbage", "1.2.3.4,x,0,0,0,0,0,0,0,0", "<script>,1,0,127,127,0,0,0,127,0",
-    "127.9.9.9,1,0,99,127,0,0,0,127,0", "127.9.9.9,1,0,127,127,0,0,0,127", '127.1.1.1",1,0,127,127,0,0,0,127,0',
-    ",1,0,127,127,0,0,0,127,0", "127.1.1.2,1,0,127,127,0,0,0,127,0,9", "127.1.1.3,1,0,127,127,zz,0,0,127,0",
-    "127.1.1.4,1,0,127,127,\u0663,0,0,127,0", "127.1.1.5,1,0,127,127,0,0,0,127,\u00b2", "127.1.1.6,1,0,127,127,-1,0,0,127,0",
-    "127.1.1.7,1,0,127,127,1 ,0,0,127,0", "127.1.1.8,1,0,127,127,012,0,0,127,0", "127.1.1.9,1,0,127,127,0,0,0,127,07",
+    "garbage",
+    "1.2.3.4,x,0,0,0,0,0,0,0,0",
+    "<script>,1,0,127,127,0,0,0,127,0",
+    "127.9.9.9,1,0,99,127,0,0,0,127,0",
+    "127.9.9.9,1,0,127,127,0,0,0,127",
+    '127.1.1.1",1,0,127,127,0,0,0,127,0',
+    ",1,0,127,127,0,0,0,127,0",
+    "127.1.1.2,1,0,127,127,0,0,0,127,0,9",
+    "127.1.1.3,1,0,127,127,zz,0,0,127,0",
+    "127.1.1.4,1,0,127,127,\u0663,0,0,127,0",
+    "127.1.1.5,1,0,127,127,0,0,0,127,\u00b2",
+    "127.1.1.6,1,0,127,127,-1,0,0,127,0",
+    "127.1.1.7,1,0,127,127,1 ,0,0,127,0",
+    "127.1.1.8,1,0,127,127,012,0,0,127,0",
+    "127.1.1.9,1,0,127,127,0,0,0,127,07",
 ]
 
 
 def test_counters_are_reprinted_as_json_numbers():
     arr, summary, _, problems = snapshot.encode_clients(
-        "127.1.1.8,007,0,127,127,12,03,0,127,4294967295\n", None, {}, None, RULES["default"], {})
+        "127.1.1.8,007,0,127,127,12,03,0,127,4294967295\n", None, {}, None, RULES["default"], {}
+    )
     (c,) = json.loads(arr)
     assert problems == [] and c["ntp"]["packets"] == 7 and c["ntp"]["last_seen_s"] == 12
     assert c["cmd"]["packets"] == 3 and summary["active_60s"] == 1
@@ -140,8 +175,10 @@ def test_parser_and_encoder_reject_the_same_lines(line):
 
 def test_clients_garbage_lines_keep_good_rows():
     text = fixture("clients_c_n.csv")
-    mixed = ("garbage\n" + text + "1.2.3.4,x,0,0,0,0,0,0,0,0\n<script>,1,0,127,127,0,0,0,127,0\n"
-             "127.9.9.9,1,0,99,127,0,0,0,127,0\n")
+    mixed = (
+        "garbage\n" + text + "1.2.3.4,x,0,0,0,0,0,0,0,0\n<script>,1,0,127,127,0,0,0,127,0\n"
+        "127.9.9.9,1,0,99,127,0,0,0,127,0\n"
+    )
     rows, problems = parse.parse_clients(mixed)
     assert len(rows) == 9
     assert len(problems) == 1 and "4 unparsable" in problems[0] and "garbage" in problems[0]
@@ -149,7 +186,9 @@ def test_clients_garbage_lines_keep_good_rows():
 
 def test_status_lines():
     assert parse.first_status(fixture("err_noclientlog.stdout")) == (
-        "519", "Client logging is not active in the daemon")
+        "519",
+        "Client logging is not active in the daemon",
+    )
     assert parse.first_status(fixture("err_udp_clients_not_authorised.stdout"))[0] == "501"
     assert parse.first_status(fixture("err_default_no_daemon.stdout"))[0] == "506"
     assert parse.first_status(fixture("clients_c_n.csv")) is None
@@ -166,21 +205,27 @@ def test_version_string():
 RULES = {name: config.validate({"status": {"preset": name}})["status"] for name in ("default", "legacy")}
 
 
-@pytest.mark.parametrize("packets,drops,default,legacy", [
-    (5, 0, "ok", "ok"),
-    (100, 1, "warning", "warning"),
-    (100, 10, "warning", "critical"),    # 10 % dropped: the old tool called that critical
-    (20, 10, "critical", "critical"),    # half dropped
-    (19, 9, "warning", "warning"),
-])
+@pytest.mark.parametrize(
+    "packets,drops,default,legacy",
+    [
+        (5, 0, "ok", "ok"),
+        (100, 1, "warning", "warning"),
+        (100, 10, "warning", "critical"),  # 10 % dropped: the old tool called that critical
+        (20, 10, "critical", "critical"),  # half dropped
+        (19, 9, "warning", "warning"),
+    ],
+)
 def test_status_rules(packets, drops, default, legacy):
     assert snapshot.classify(packets, drops, RULES["default"]) == default
     assert snapshot.classify(packets, drops, RULES["legacy"]) == legacy
 
 
 def test_encoder_status_equals_classify():
-    rows = [[f"127.0.{p}.{d}", str(p), str(d), "127", "127", "0", "0", "0", "127", "0"]
-            for p in range(0, 40, 3) for d in range(0, p + 1, 2)]
+    rows = [
+        [f"127.0.{p}.{d}", str(p), str(d), "127", "127", "0", "0", "0", "127", "0"]
+        for p in range(0, 40, 3)
+        for d in range(0, p + 1, 2)
+    ]
     text = "".join(",".join(r) + "\n" for r in rows)
     for rule in RULES.values():
         arr, summary, _, _ = snapshot.encode_clients(text, None, {}, None, rule, {})
@@ -193,17 +238,23 @@ def test_encode_clients_fields_and_rates():
     prev = {"127.1.0.9": 10 << 40 | 2, "::1": 3 << 40, "127.0.0.1": 99 << 40}
     names = {"127.1.0.1": ("host-a.example", 9e18)}
     arr, summary, new_prev, problems = snapshot.encode_clients(
-        fixture("clients_c_n.csv"), None, prev, 2.0, RULES["default"], names, {"127.1.0.2": 'static "name"'})
+        fixture("clients_c_n.csv"), None, prev, 2.0, RULES["default"], names, {"127.1.0.2": 'static "name"'}
+    )
     doc = {c["address"]: c for c in json.loads(arr)}
     b = doc["127.1.0.9"]
     assert b["family"] == "ipv4" and b["status"] == "critical"
-    assert b["ntp"] == {"packets": 20, "drops": 10, "interval_s": 0.03125,
-                        "interval_limited_s": 0.03125, "last_seen_s": 24}
+    assert b["ntp"] == {
+        "packets": 20,
+        "drops": 10,
+        "interval_s": 0.03125,
+        "interval_limited_s": 0.03125,
+        "last_seen_s": 24,
+    }
     assert b["cmd"] == {"packets": 0, "drops": 0, "interval_s": None, "last_seen_s": None}
     assert b["rate"] == {"ntp_pps": 5.0, "drop_pps": 4.0}
     assert doc["::1"]["family"] == "ipv6" and doc["::1"]["rate"] == {"ntp_pps": 0.0, "drop_pps": 0.0}
     assert doc["127.0.0.1"]["rate"] == {"ntp_pps": None, "drop_pps": None}  # counter went back
-    assert doc["127.2.0.1"]["rate"]["ntp_pps"] is None                      # not seen before
+    assert doc["127.2.0.1"]["rate"]["ntp_pps"] is None  # not seen before
     assert doc["127.2.0.1"]["cmd"] == {"packets": 40, "drops": 31, "interval_s": 0.03125, "last_seen_s": 21}
     assert doc["127.1.0.1"]["hostname"] == "host-a.example"
     assert doc["127.1.0.2"]["hostname"] == 'static "name"'
@@ -230,12 +281,15 @@ def test_nts_ke_columns():
     assert doc["::1"]["nts_ke"] is None
 
 
-@pytest.mark.parametrize("value", [
-    {"a": [1, 2.5, None, True, False, "x"], "b": {"c": -0.0001}},
-    {"hostile": '<img src=x onerror="alert(1)">\u202e\u200b\\ \n\t "quoted"', "ü": "ñ", "big": 2 ** 63},
-    [],
-    {"e": 1e-300, "f": 123456789.123456789},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": [1, 2.5, None, True, False, "x"], "b": {"c": -0.0001}},
+        {"hostile": '<img src=x onerror="alert(1)">\u202e\u200b\\ \n\t "quoted"', "ü": "ñ", "big": 2**63},
+        [],
+        {"e": 1e-300, "f": 123456789.123456789},
+    ],
+)
 def test_jsonenc_matches_stdlib(value):
     assert json.loads(jsonenc.dumps(value)) == value
     assert jsonenc.dumps(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -290,7 +344,7 @@ def test_streamed_encoding_and_gzip_equal_one_shot(tmp_path):
         dest.write(b'{"x":1,"clients":[')
         enc = snapshot.ClientEncoder(None, {}, None, RULES["default"], {}, None, dest.write)
         for i in range(0, len(data), size):
-            enc.feed_bytes(data[i:i + size])
+            enc.feed_bytes(data[i : i + size])
         summary, prev, problems = enc.finish()
         dest.write(b"]}")
         dest.commit()

@@ -1,10 +1,9 @@
 """chrony_snap.harness.sandbox against a REAL chronyd on loopback (needs chrony installed, root)."""
 
 import os
-import shutil
 import socket
-import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,36 +11,6 @@ from chrony_snap.harness import sandbox as sbx
 from chrony_snap.harness.sandbox import Sandbox, cmd_clients, ipv4_range, ntp_clients, populate
 
 NOBODY_UID = 65534
-
-
-def _mkroot(mode=0o700):
-    # Short path: the Unix socket path (and chronyc's chronyc.<pid>.sock next to it)
-    # must fit in 107 bytes, pytest's tmp_path may be too long.
-    d = tempfile.mkdtemp(prefix="cs-", dir="/tmp")
-    os.chmod(d, mode)
-    return d
-
-
-@pytest.fixture
-def shortdir():
-    dirs = []
-
-    def make(mode=0o700):
-        d = _mkroot(mode)
-        dirs.append(d)
-        return d
-
-    yield make
-    for d in dirs:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def sandbox(shortdir):
-    sb = Sandbox(os.path.join(shortdir(), "sb"))
-    with sb:
-        yield sb
-    assert sb.pid is None
 
 
 def parse_clients(csv_text):
@@ -53,7 +22,7 @@ def parse_clients(csv_text):
             continue
         f = line.split(",")
         assert len(f) == 10, line
-        out[f[0]] = dict(zip(cols, map(int, f[1:])))
+        out[f[0]] = dict(zip(cols, map(int, f[1:]), strict=True))
     return out
 
 
@@ -70,7 +39,7 @@ def udp_local_addrs(port):
     out = []
     for name, fam in (("/proc/net/udp", 4), ("/proc/net/udp6", 6)):
         try:
-            lines = open(name).read().splitlines()[1:]
+            lines = Path(name).read_text().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
@@ -79,7 +48,7 @@ def udp_local_addrs(port):
             if int(p, 16) != port:
                 continue
             raw = bytes.fromhex(h)
-            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
             out.append(socket.inet_ntop(socket.AF_INET if fam == 4 else socket.AF_INET6, raw))
     return out
 
@@ -99,8 +68,9 @@ def test_ipv4_range():
         ipv4_range("127.255.255.254", 3)
 
 
-@pytest.mark.parametrize("bad", ["10.0.0.1", "192.168.1.1", "8.8.8.8", "::2", "2001:db8::1",
-                                 "::ffff:127.0.0.1", "0.0.0.0", "localhost"])
+@pytest.mark.parametrize(
+    "bad", ["10.0.0.1", "192.168.1.1", "8.8.8.8", "::2", "2001:db8::1", "::ffff:127.0.0.1", "0.0.0.0", "localhost"]
+)
 def test_traffic_refuses_non_loopback(bad):
     # validated before anything is sent (port 9 is discard, nothing listens anyway)
     with pytest.raises(ValueError):
@@ -114,15 +84,29 @@ def test_traffic_refuses_non_loopback(bad):
 
 def test_config_and_loopback_only(sandbox):
     conf = sandbox.conf_path.read_text()
-    for line in ("local stratum 10", f"port {sandbox.ntp_port}", "bindaddress 127.0.0.1",
-                 "bindaddress ::1", "allow 127.0.0.0/8", f"cmdport {sandbox.cmd_port}",
-                 f"bindcmdaddress {sandbox.socket}", "ratelimit interval 1 burst 4",
-                 "cmdratelimit interval 1 burst 4", "clientloglimit 16777216"):
+    for line in (
+        "local stratum 10",
+        f"port {sandbox.ntp_port}",
+        "bindaddress 127.0.0.1",
+        "bindaddress ::1",
+        "allow 127.0.0.0/8",
+        f"cmdport {sandbox.cmd_port}",
+        f"bindcmdaddress {sandbox.socket}",
+        "ratelimit interval 1 burst 4",
+        "cmdratelimit interval 1 burst 4",
+        "clientloglimit 16777216",
+    ):
         assert line in conf.splitlines()
     assert sandbox.socket.is_socket()
     assert oct(sandbox.root.stat().st_mode & 0o777) == "0o700"
-    assert open(f"/proc/{sandbox.pid}/cmdline", "rb").read().split(b"\0")[:6] == [
-        b"/usr/sbin/chronyd", b"-x", b"-d", b"-u", b"root", b"-f"]
+    assert Path(f"/proc/{sandbox.pid}/cmdline").read_bytes().split(b"\0")[:6] == [
+        b"/usr/sbin/chronyd",
+        b"-x",
+        b"-d",
+        b"-u",
+        b"root",
+        b"-f",
+    ]
     for port in (sandbox.ntp_port, sandbox.cmd_port):
         addrs = udp_local_addrs(port)
         assert sorted(addrs) == ["127.0.0.1", "::1"], (port, addrs)
@@ -179,8 +163,8 @@ def test_ntp_and_cmd_clients_counts(sandbox):
     assert ntp_clients(9, ["127.32.0.1"], retries=0, wait=0.05) == (1, 0)
 
 
-def test_two_sandboxes_at_once(sandbox, shortdir):
-    with Sandbox(os.path.join(shortdir(), "two"), ratelimit=False, ipv6=False) as other:
+def test_two_sandboxes_at_once(sandbox, short_tmp):
+    with Sandbox(short_tmp / "two", ratelimit=False, ipv6=False) as other:
         assert sandbox.running and other.running and other.pid != sandbox.pid
         assert {other.ntp_port, other.cmd_port}.isdisjoint({sandbox.ntp_port, sandbox.cmd_port})
         ntp_clients(sandbox.ntp_port, ["127.50.0.1"])
@@ -196,8 +180,8 @@ def test_two_sandboxes_at_once(sandbox, shortdir):
     assert other.pid is None and sandbox.running
 
 
-def test_stop_ends_process(shortdir):
-    sb = Sandbox(os.path.join(shortdir(), "stop")).start()
+def test_stop_ends_process(short_tmp):
+    sb = Sandbox(short_tmp / "stop").start()
     pid = sb.pid
     assert pid_alive(pid)
     sb.stop()
@@ -229,12 +213,12 @@ def test_pause_makes_chronyc_time_out(sandbox):
     assert not pid_alive(pid) and sandbox.returncode == 0
 
 
-def test_start_failure_raises_with_log(shortdir):
+def test_start_failure_raises_with_log(short_tmp):
     blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     blocker.bind(("127.0.0.1", 0))
     try:
         port = blocker.getsockname()[1]
-        sb = Sandbox(os.path.join(shortdir(), "fail"), ntp_port=port)
+        sb = Sandbox(short_tmp / "fail", ntp_port=port)
         with pytest.raises(RuntimeError, match=f"Could not open NTP socket on 127.0.0.1:{port}"):
             sb.start()
         assert sb.pid is None
@@ -244,9 +228,8 @@ def test_start_failure_raises_with_log(shortdir):
         Sandbox("/tmp/" + "x" * 100)
 
 
-def test_noclientlog(shortdir):
-    with Sandbox(os.path.join(shortdir(), "ncl"), noclientlog=True,
-                 extra_conf="# extra line\n") as sb:
+def test_noclientlog(short_tmp):
+    with Sandbox(short_tmp / "ncl", noclientlog=True, extra_conf="# extra line\n") as sb:
         assert "noclientlog" in sb.conf_path.read_text()
         assert "ratelimit" not in sb.conf_path.read_text()  # fatal together with noclientlog
         assert "# extra line" in sb.conf_path.read_text()
@@ -254,13 +237,14 @@ def test_noclientlog(shortdir):
         assert r.returncode == 1 and "519 Client logging is not active" in r.stdout
 
 
-def test_runs_as_nobody(shortdir):
-    base = shortdir(0o711)  # nobody must be able to enter it
+def test_runs_as_nobody(short_tmp):
+    closed = short_tmp / "closed"
+    closed.mkdir(mode=0o700)
     with pytest.raises(ValueError, match="cannot enter"):
-        Sandbox(os.path.join(shortdir(), "nb"), user="nobody").start()
-    with Sandbox(os.path.join(base, "nb"), user="nobody") as sb:
-        status = open(f"/proc/{sb.pid}/status").read()
-        uids = next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1:]
+        Sandbox(closed / "nb", user="nobody").start()
+    with Sandbox(short_tmp / "nb", user="nobody") as sb:  # short_tmp is 0711: nobody may enter it
+        status = Path(f"/proc/{sb.pid}/status").read_text()
+        uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
         assert uids == [str(NOBODY_UID)] * 4
         assert sb.root.stat().st_uid == NOBODY_UID
         assert oct(sb.root.stat().st_mode & 0o777) == "0o700"
@@ -272,14 +256,10 @@ def test_runs_as_nobody(shortdir):
     assert not pid_alive(pid)
 
 
-def test_atexit_registry_is_clean(tmp_path):
+def test_atexit_registry_is_clean(short_tmp):
     """A stopped sandbox leaves the at-exit registry (sandboxes of other test
     modules, e.g. a session-wide one, may still be running)."""
     before = set(sbx._RUNNING)
-    d = _mkroot()
-    try:
-        with Sandbox(d + "/x") as sb:
-            assert sb in sbx._RUNNING
-        assert set(sbx._RUNNING) == before
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+    with Sandbox(short_tmp / "x") as sb:
+        assert sb in sbx._RUNNING
+    assert set(sbx._RUNNING) == before

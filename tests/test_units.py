@@ -11,9 +11,9 @@
   no sudo, no root.  Without the chrony drop-in it fails, with it it works.
 """
 
+import grp
 import os
 import pwd
-import grp
 import re
 import shlex
 import shutil
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from chrony_snap.harness.sandbox import Sandbox, populate
-from snaputil import read_snapshot, write_config
+from helpers import read_snapshot, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE = ROOT / "chrony-snap.service"
@@ -37,6 +37,7 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 # --------------------------------------------------------------------------
 # a small systemd unit-file reader
 # --------------------------------------------------------------------------
+
 
 def parse_unit(path):
     """{section: [(key, value), ...]} in file order; repeated keys are kept
@@ -108,6 +109,7 @@ def tmr():
 # what the files say
 # --------------------------------------------------------------------------
 
+
 def test_parser_handles_repeats_resets_and_continuations(tmp_path):
     p = tmp_path / "x.service"
     p.write_text("# c\n[Service]\nA=1 2\n; c\nA=3\nB=x \\\n  y\nA=\nA=4\n")
@@ -143,10 +145,19 @@ def test_service_identity_and_sandbox(svc):
     assert user and user not in ("root", "0") and value(svc, "Service", "DynamicUser", "no") == "no"
     assert values(svc, "Service", "SupplementaryGroups") == ["_chrony"]
     expect = {
-        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-        "PrivateDevices": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
-        "ProtectControlGroups": "yes", "RestrictSUIDSGID": "yes", "RestrictNamespaces": "yes",
-        "LockPersonality": "yes", "MemoryDenyWriteExecute": "yes", "SystemCallArchitectures": "native",
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "PrivateDevices": "yes",
+        "ProtectKernelTunables": "yes",
+        "ProtectKernelModules": "yes",
+        "ProtectControlGroups": "yes",
+        "RestrictSUIDSGID": "yes",
+        "RestrictNamespaces": "yes",
+        "LockPersonality": "yes",
+        "MemoryDenyWriteExecute": "yes",
+        "SystemCallArchitectures": "native",
         "UMask": "0022",
     }
     for k, v in expect.items():
@@ -161,13 +172,16 @@ def test_service_identity_and_sandbox(svc):
 def exec_start(svc):
     argv = shlex.split(value(svc, "Service", "ExecStart"))
     assert argv[0].startswith("/") and argv[1] == "build"
-    opts = dict(zip(argv[2::2], argv[3::2]))
+    opts = dict(zip(argv[2::2], argv[3::2], strict=True))  # --option value pairs
     return argv, opts
 
 
 def tmpfiles_lines():
-    return [l.split() for l in (DEPLOY / "tmpfiles.d" / "chrony-snap.conf").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
+    return [
+        line.split()
+        for line in (DEPLOY / "tmpfiles.d" / "chrony-snap.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def test_only_the_needed_paths_are_writable(svc):
@@ -181,7 +195,8 @@ def test_only_the_needed_paths_are_writable(svc):
     # symlink to chronyd's socket in a directory of chrony-snap's own, so
     # chronyd's directory (/run/chrony) is not writable
     from chrony_snap.config import SCHEMA
-    links = {l[1]: l[-1] for l in tmpfiles_lines() if l[0] == "L"}
+
+    links = {e[1]: e[-1] for e in tmpfiles_lines() if e[0] == "L"}
     assert links[opts["--socket"]] == SCHEMA["chrony"]["socket"][0]
     assert sorted(rw) == sorted({opts["--out"], os.path.dirname(opts["--socket"])})
     assert os.path.dirname(SCHEMA["chrony"]["socket"][0]) not in rw
@@ -189,8 +204,12 @@ def test_only_the_needed_paths_are_writable(svc):
 
 def test_the_word_is_absent_from_units_code_and_deploy_files():
     word = "su" + "do"
-    files = [SERVICE, TIMER, *sorted((ROOT / "chrony_snap").rglob("*.py")),
-             *sorted(p for p in DEPLOY.rglob("*") if p.is_file())]
+    files = [
+        SERVICE,
+        TIMER,
+        *sorted((ROOT / "chrony_snap").rglob("*.py")),
+        *sorted(p for p in DEPLOY.rglob("*") if p.is_file()),
+    ]
     hits = [str(f) for f in files if re.search(rf"\b{word}\b", f.read_text(errors="replace"), re.I)]
     assert not hits
 
@@ -198,8 +217,11 @@ def test_the_word_is_absent_from_units_code_and_deploy_files():
 def test_deploy_snippets_match_the_unit(svc):
     argv, opts = exec_start(svc)
     user = value(svc, "Service", "User")
-    sysusers = [l.split() for l in (DEPLOY / "sysusers.d" / "chrony-snap.conf").read_text().splitlines()
-                if l.strip() and not l.startswith("#")]
+    sysusers = [
+        line.split()
+        for line in (DEPLOY / "sysusers.d" / "chrony-snap.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert sysusers[0][:2] == ["u", user]
     tmpf = tmpfiles_lines()
     assert tmpf[0][:5] == ["d", opts["--out"], "0755", user, value(svc, "Service", "Group")]
@@ -216,6 +238,7 @@ def test_deploy_snippets_match_the_unit(svc):
 # --------------------------------------------------------------------------
 # systemd-analyze
 # --------------------------------------------------------------------------
+
 
 @pytest.fixture
 def unit_root(svc):
@@ -253,8 +276,9 @@ def test_systemd_analyze_verify_is_clean(unit_root):
     assert r.returncode == 0 and r.stdout.strip() == "" and r.stderr.strip() == "", r.stdout + r.stderr
     # ... and it would notice a problem: a typo, a bad time span, a missing binary
     svc = unit_root / "etc/systemd/system/chrony-snap.service"
-    svc.write_text(svc.read_text().replace("ProtectHome=", "ProtectHomme=")
-                   .replace("TimeoutStartSec=30s", "TimeoutStartSec=30q"))
+    svc.write_text(
+        svc.read_text().replace("ProtectHome=", "ProtectHomme=").replace("TimeoutStartSec=30s", "TimeoutStartSec=30q")
+    )
     (unit_root / "usr/local/bin/chrony-snap").unlink()
     r = analyze("verify", f"--root={unit_root}", "chrony-snap.service")
     out = r.stdout + r.stderr
@@ -262,8 +286,7 @@ def test_systemd_analyze_verify_is_clean(unit_root):
 
 
 def test_security_exposure_below_2(unit_root):
-    r = analyze("security", "--offline=yes", f"--root={unit_root}", "--threshold=19",
-                "chrony-snap.service")
+    r = analyze("security", "--offline=yes", f"--root={unit_root}", "--threshold=19", "chrony-snap.service")
     m = re.search(r"Overall exposure level for chrony-snap\.service: ([\d.]+) (\w+)", r.stdout)
     assert m, r.stdout + r.stderr
     score, verdict = float(m.group(1)), m.group(2)
@@ -276,6 +299,7 @@ def test_security_exposure_below_2(unit_root):
 # ExecStart as the unit's user, against a real chronyd
 # --------------------------------------------------------------------------
 
+
 def ensure_user(svc):
     """The unit's user, created from the shipped sysusers.d snippet if missing
     (left in place afterwards: a harmless system user)."""
@@ -285,12 +309,22 @@ def ensure_user(svc):
     except KeyError:
         sysusers = shutil.which("systemd-sysusers")
         if sysusers:
-            subprocess.run([sysusers, str(DEPLOY / "sysusers.d" / "chrony-snap.conf")], check=True,
-                           capture_output=True)
+            subprocess.run([sysusers, str(DEPLOY / "sysusers.d" / "chrony-snap.conf")], check=True, capture_output=True)
         else:
-            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
-                            "--home-dir", "/var/lib/chrony-snap", "--shell", "/usr/sbin/nologin", user],
-                           check=True)
+            subprocess.run(
+                [
+                    "useradd",
+                    "--system",
+                    "--user-group",
+                    "--no-create-home",
+                    "--home-dir",
+                    "/var/lib/chrony-snap",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    user,
+                ],
+                check=True,
+            )
     return pwd.getpwnam(user)
 
 
@@ -316,9 +350,18 @@ def run_exec_start(svc, runtime, short_tmp, sb, chrony_group):
     for e in values(svc, "Service", "Environment"):
         k, _, v = e.partition("=")
         env[k] = v
-    r = subprocess.run(cmd, user=pw.pw_uid, group=grp.getgrnam(group).gr_gid, extra_groups=extra,
-                       umask=mode_of(value(svc, "Service", "UMask")), env=env, cwd="/",
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        cmd,
+        user=pw.pw_uid,
+        group=grp.getgrnam(group).gr_gid,
+        extra_groups=extra,
+        umask=mode_of(value(svc, "Service", "UMask")),
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return r, out, state, pw
 
 
@@ -338,8 +381,8 @@ def chrony_sandbox(root: Path, dropin: bool) -> Sandbox:
         os.chmod(sb.socket, 0o777 & ~mode_of(value(d, "Service", "UMask")))
         os.chmod(root, mode_of(value(d, "Service", "RuntimeDirectoryMode")))
     tmpf = tmpfiles_lines()
-    (link_line,) = [l for l in tmpf if l[0] == "L"]
-    (dir_line,) = [l for l in tmpf if l[0] == "d" and l[1] == os.path.dirname(link_line[1])]
+    (link_line,) = [e for e in tmpf if e[0] == "L"]
+    (dir_line,) = [e for e in tmpf if e[0] == "d" and e[1] == os.path.dirname(link_line[1])]
     linkdir = root.parent / "run-chrony-snap"
     linkdir.mkdir()
     os.chown(linkdir, pwd.getpwnam(dir_line[3]).pw_uid, grp.getgrnam(dir_line[4]).gr_gid)
@@ -390,19 +433,21 @@ def test_the_service_user_cannot_replace_chronyds_socket_or_pid(svc, short_tmp, 
     try:
         pid = sb.root / "chronyd.pid"
         assert pid.exists()
-        as_snap = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[chrony_group],
-                       capture_output=True, text=True, timeout=30)
-        for argv in (["rm", "-f", str(sb.socket)], ["rm", "-f", str(pid)],
-                     ["mv", str(sb.socket), str(sb.root / "moved")],
-                     ["touch", str(sb.root / "planted")],
-                     ["ln", "-s", "/etc/passwd", str(sb.root / "chronyd.pid.new")]):
+        as_snap = dict(
+            user=pw.pw_uid, group=pw.pw_gid, extra_groups=[chrony_group], capture_output=True, text=True, timeout=30
+        )
+        for argv in (
+            ["rm", "-f", str(sb.socket)],
+            ["rm", "-f", str(pid)],
+            ["mv", str(sb.socket), str(sb.root / "moved")],
+            ["touch", str(sb.root / "planted")],
+            ["ln", "-s", "/etc/passwd", str(sb.root / "chronyd.pid.new")],
+        ):
             r = subprocess.run(argv, **as_snap)
             assert r.returncode != 0 and "Permission denied" in r.stderr, (argv, r.stderr)
-        assert sorted(os.listdir(sb.root)) == sorted(["chrony.conf", "chronyd.log", "chronyd.pid",
-                                                     "chronyd.sock"])
+        assert sorted(os.listdir(sb.root)) == sorted(["chrony.conf", "chronyd.log", "chronyd.pid", "chronyd.sock"])
         # ... and still reads chronyd's reports, through the symlink
-        r = subprocess.run(["chronyc", "-c", "-n", "-h", str(sb.link),
-                            "tracking"], **as_snap)
+        r = subprocess.run(["chronyc", "-c", "-n", "-h", str(sb.link), "tracking"], **as_snap)
         assert r.returncode == 0, r.stderr
         # chronyd's own path is unusable for chronyc as that user: it cannot
         # bind its reply socket there -- hence the symlink
@@ -433,7 +478,9 @@ def test_under_a_real_systemd_in_a_container():
     if os.geteuid() != 0 or not shutil.which("systemd-nspawn"):
         pytest.skip("needs root and systemd-nspawn (apt-get install systemd-container)")
     import sys
-    r = subprocess.run(["bash", str(DEPLOY / "check-in-container.sh"), sys.executable],
-                       capture_output=True, text=True, timeout=300)
+
+    r = subprocess.run(
+        ["bash", str(DEPLOY / "check-in-container.sh"), sys.executable], capture_output=True, text=True, timeout=300
+    )
     print(r.stdout[-3000:])
     assert r.returncode == 0 and "== RESULT: OK" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]

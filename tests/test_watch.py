@@ -15,15 +15,16 @@ import time
 import pytest
 
 from chrony_snap.harness.sandbox import populate
-from snaputil import MINISITE, read_snapshot, write_config
+from helpers import MINISITE, cli, cli_argv, read_snapshot, write_config
 
 
 class WatchProc:
     """`python -m chrony_snap watch ...` with its stderr collected live."""
 
     def __init__(self, argv):
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         self.err = []
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
@@ -44,7 +45,7 @@ class WatchProc:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"watch did not stop on {sig!r}:\n{self.stderr}")
+            raise AssertionError(f"watch did not stop on {sig!r}:\n{self.stderr}") from None
         self._t.join(5)
         return rc
 
@@ -84,16 +85,28 @@ def site(short_tmp):
 
 def start_watch(short_tmp, sandbox, cfg, interval="1"):
     out = short_tmp / "www"
-    w = WatchProc([sys.executable, "-m", "chrony_snap", "watch", "--out", str(out),
-                   "--socket", str(sandbox.socket), "--state", str(short_tmp / "st"),
-                   "--config", str(cfg), "--interval", interval])
+    w = WatchProc(
+        cli_argv(
+            "watch",
+            "--out",
+            out,
+            "--socket",
+            sandbox.socket,
+            "--state",
+            short_tmp / "st",
+            "--config",
+            cfg,
+            "--interval",
+            interval,
+        )
+    )
     return w, out
 
 
 def page_config(short_tmp, t, a, title="first"):
-    return write_config(short_tmp / "c.toml",
-                        f'[page]\ntitle = "{title}"\ntemplates_dir = "{t}"\nassets_dir = "{a}"\n',
-                        minisite=False)
+    return write_config(
+        short_tmp / "c.toml", f'[page]\ntitle = "{title}"\ntemplates_dir = "{t}"\nassets_dir = "{a}"\n', minisite=False
+    )
 
 
 def test_edit_break_fix_template_and_seq_cadence(sandbox, short_tmp, site):
@@ -143,9 +156,14 @@ def test_edit_break_fix_template_and_seq_cadence(sandbox, short_tmp, site):
         # 4. assets: a changed stylesheet gets a new fingerprinted name in the page
         css_before = [p for p in os.listdir(out / "assets") if p.startswith("mini.")]
         (a / "mini.css").write_text("body{margin:1px}\n")
-        wait_for(lambda: any(p.startswith("mini.") and p not in css_before
-                             for p in os.listdir(out / "assets")) and
-                 not any(p in read(index) for p in css_before), 2.0, "new asset fingerprint")
+        wait_for(
+            lambda: (
+                any(p.startswith("mini.") and p not in css_before for p in os.listdir(out / "assets"))
+                and not any(p in read(index) for p in css_before)
+            ),
+            2.0,
+            "new asset fingerprint",
+        )
 
         # 5. the config (page title) is watched too
         page_config(short_tmp, t, a, title="second")
@@ -169,22 +187,22 @@ def test_sigint_stops_cleanly_and_build_path_never_imports_watchdog(sandbox, sho
     time.sleep(1.0)
     assert seq(out) == last  # nothing keeps writing after exit
 
-    probe = ("import sys\nfrom chrony_snap.cli import main\n"
-             f"rc = main(['build', '--out', {str(out)!r}, '--socket', {str(sandbox.socket)!r}, "
-             f"'--state', {str(short_tmp / 'st')!r}, '--config', {str(cfg)!r}])\n"
-             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'watchdog' or m == 'chrony_snap.watch'))\n"
-             "sys.exit(rc)\n")
+    probe = (
+        "import sys\nfrom chrony_snap.cli import main\n"
+        f"rc = main(['build', '--out', {str(out)!r}, '--socket', {str(sandbox.socket)!r}, "
+        f"'--state', {str(short_tmp / 'st')!r}, '--config', {str(cfg)!r}])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'watchdog' or m == 'chrony_snap.watch'))\n"
+        "sys.exit(rc)\n"
+    )
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
 
 
 def test_bad_interval_and_missing_templates_dir(sandbox, short_tmp):
-    r = subprocess.run([sys.executable, "-m", "chrony_snap", "watch", "--out", str(short_tmp / "w"),
-                        "--interval", "0"], capture_output=True, text=True, timeout=30)
+    r = cli("watch", "--out", short_tmp / "w", "--interval", "0", check=False, timeout=30)
     assert r.returncode == 2 and "interval" in r.stderr
-    cfg = write_config(short_tmp / "c.toml", f'[page]\ntemplates_dir = "{short_tmp / "nope"}"\n',
-                       minisite=False)
+    cfg = write_config(short_tmp / "c.toml", f'[page]\ntemplates_dir = "{short_tmp / "nope"}"\n', minisite=False)
     w, out = start_watch(short_tmp, sandbox, cfg)
     try:
         wait_for(lambda: seq(out), 10, "a snapshot although the page cannot render")

@@ -8,7 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from snaputil import FAKE_CHRONYC, FakeChrony
+from helpers import FAKE_CHRONYC, FakeChrony
 
 ROOT = Path(__file__).parent.parent
 
@@ -23,14 +23,21 @@ def tree(d: Path):
 
 def test_wheel_contents_and_identical_site(tmp_path):
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(dist), str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = dist.glob("chrony_snap-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {f"chrony_snap/templates/{p.relative_to(ROOT / 'templates')}" for p in (ROOT / "templates").rglob("*")
-               if p.is_file()}
-    shipped |= {f"chrony_snap/assets/{p.relative_to(ROOT / 'assets')}" for p in (ROOT / "assets").rglob("*")
-                if p.is_file()}
+    shipped = {
+        f"chrony_snap/templates/{p.relative_to(ROOT / 'templates')}"
+        for p in (ROOT / "templates").rglob("*")
+        if p.is_file()
+    }
+    shipped |= {
+        f"chrony_snap/assets/{p.relative_to(ROOT / 'assets')}" for p in (ROOT / "assets").rglob("*") if p.is_file()
+    }
     assert "chrony_snap/templates/index.html" in shipped
     assert shipped <= names, shipped - names
     assert "chrony_snap/schema/data-v1.schema.json" in names
@@ -43,16 +50,35 @@ def test_wheel_contents_and_identical_site(tmp_path):
     zipfile.ZipFile(wheel).extractall(unpacked)
     fake = FakeChrony(tmp_path / "fake")
     cfg = tmp_path / "c.toml"
-    cfg.write_text("[dns]\nenabled = false\n[output]\nhost = \"wheel-test\"\n")
+    cfg.write_text('[dns]\nenabled = false\n[output]\nhost = "wheel-test"\n')
     sites = {}
     for label, path in (("wheel", unpacked), ("checkout", ROOT)):
         out = tmp_path / label
         env = dict(os.environ, PYTHONPATH=str(path), **fake.env)
-        code = ("import sys; from chrony_snap import site; print(site.resource_dir('templates')); "
-                "from chrony_snap.cli import main; sys.exit(main(sys.argv[1:]))")
-        r = subprocess.run([sys.executable, "-c", code, "build", "--out", str(out), "--chronyc", str(FAKE_CHRONYC),
-                            "--state", str(tmp_path / f"st-{label}"), "--config", str(cfg)],
-                           env=env, capture_output=True, text=True, cwd=tmp_path)
+        code = (
+            "import sys; from chrony_snap import site; print(site.resource_dir('templates')); "
+            "from chrony_snap.cli import main; sys.exit(main(sys.argv[1:]))"
+        )
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                code,
+                "build",
+                "--out",
+                str(out),
+                "--chronyc",
+                str(FAKE_CHRONYC),
+                "--state",
+                str(tmp_path / f"st-{label}"),
+                "--config",
+                str(cfg),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip().startswith(str(path))  # resources found where that install keeps them
         sites[label] = tree(out)
