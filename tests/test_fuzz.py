@@ -142,13 +142,8 @@ def check_problems(problems):
     assert isinstance(problems, list) and all(isinstance(p, str) and len(p) < 1000 for p in problems)
 
 
-PARSERS = {
-    "tracking": parse.parse_tracking,
-    "sources": parse.parse_sources,
-    "sourcestats": parse.parse_sourcestats,
-    "serverstats": parse.parse_serverstats,
-    "activity": parse.parse_activity,
-}
+REPORTS = ("tracking", "sources", "sourcestats", "serverstats", "activity")
+PARSERS = {name: getattr(parse, f"parse_{name}") for name in REPORTS}
 
 
 def run_cases(report, check):

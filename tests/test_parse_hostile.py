@@ -17,13 +17,8 @@ from chrony_snap.schema import load as load_schema
 from snaputil import FIX, read_snapshot, run_build, write_config, FAKE_CHRONYC
 
 SCHEMA = load_schema()
-PARSERS = {
-    "tracking": parse.parse_tracking,
-    "sources": parse.parse_sources,
-    "sourcestats": parse.parse_sourcestats,
-    "serverstats": parse.parse_serverstats,
-    "activity": parse.parse_activity,
-}
+REPORTS = ("tracking", "sources", "sourcestats", "serverstats", "activity")
+PARSERS = {name: getattr(parse, f"parse_{name}") for name in REPORTS}
 GOOD = {name: (FIX / f"{name}_c.csv").read_text().splitlines()[0] for name in PARSERS}
 GOOD["serverstats"] = "42,10,69,31,0,3,0,189,43,44,120,0,330,330,0,7,8"  # chrony 4.4+: 17 columns
 COLUMNS = {"tracking": F.TRACKING, "sources": F.SOURCES, "sourcestats": F.SOURCESTATS,
