@@ -77,7 +77,7 @@ def _uint(s, limit=F.U32_LIMIT):
 
 def _fixed(s):
     """A double printed with "%.Nf": [-]digits[.digits].  chronyd sends
-    doubles in a 32-bit float format (at most ~2**63, 19 digits) and
+    doubles in a 32-bit float format (below 2**63: 19 digits) and
     chronyc prints at most 9 decimals."""
     whole, dot, frac = (s[1:] if s[:1] == "-" else s).partition(".")
     if (0 < len(whole) <= 20 and whole.isascii() and whole.isdigit()
