@@ -111,3 +111,13 @@ SOURCE_STATES = {
     "x": "falseticker",
     "~": "too_variable",
 }
+
+# What chronyc can print, for parse.py's field checks (chrony's client.c, ntp_core.c)
+U32_LIMIT = 2 ** 32  # %u / %U print a uint32_t
+U64_LIMIT = 2 ** 64  # %Q prints a uint64_t (serverstats since chrony 4.4)
+MAX_STRATUM = 16     # NTP_MAX_STRATUM
+# ntp_core.c clamps NTP sources to MIN_POLL -6 .. MAX_POLL 24; one step lower
+# leaves room for a reference clock's sub-second poll
+POLL_RANGE = range(-7, 25)
+# print_report's %L: chronyc prints "Invalid" for a value it does not know
+LEAP_STATUSES = frozenset({"Normal", "Insert second", "Delete second", "Not synchronised", "Invalid"})
