@@ -21,7 +21,7 @@ import pytest
 from chrony_snap import config, parse, snapshot
 from chrony_snap.jsonenc import dumps
 from chrony_snap.schema import load as load_schema
-from snaputil import FAKE_CHRONYC, FIX, read_snapshot, run_build, write_config
+from helpers import FAKE_CHRONYC, FIX, read_snapshot, run_build, write_config
 
 SCHEMA = load_schema()
 VALIDATORS = {k: jsonschema.Draft202012Validator(v) for k, v in SCHEMA["properties"].items()}
@@ -35,42 +35,147 @@ def _lines(name):
 
 # Valid rows per report: captured ones, and what other chrony versions and setups print
 SEEDS = {
-    "tracking": _lines("tracking_c.csv") + _lines("tracking_server_c.csv") + [
+    "tracking": _lines("tracking_c.csv")
+    + _lines("tracking_server_c.csv")
+    + [
         "50505300,PPS,1,1795687805.123456789,0.000000012,-0.000000034,0.000000100,-12.345,0.001,0.002,"
         "0.000000000,0.000010000,16.0,Insert second",
         "00000000,,0,0.000000000,0.000000000,0.000000000,0.000000000,0.000,0.000,0.000,1.000000000,"
         "1.000000000,0.0,Not synchronised",
     ],
-    "sources": _lines("sources_c.csv") + [
+    "sources": _lines("sources_c.csv")
+    + [
         "#,*,PPS,0,4,377,12,-0.000000120,-0.000000130,0.000000200",
         "^,?,2001:db8::1,0,-6,0,4294967295,0.000000000,0.000000000,0.000000000",
         "=,x,192.0.2.7,16,24,1,3,-1.500000000,-1.500000001,2.000000000",
     ],
-    "sourcestats": _lines("sourcestats_c.csv") + [
+    "sourcestats": _lines("sourcestats_c.csv")
+    + [
         "PPS,64,33,63,-0.000,0.001,-0.000000001,0.000000030",
         "2001:db8::1,0,0,0,0.000,0.000,0.000000000,4000.000000000",
     ],
-    "serverstats": _lines("serverstats_c.csv") + [
-        "42,10,69,31,0", "42,10,69,31,0,3,1,189",
+    "serverstats": _lines("serverstats_c.csv")
+    + [
+        "42,10,69,31,0",
+        "42,10,69,31,0,3,1,189",
         "18446744073709551615,10,69,31,0,3,0,189,43,44,120,0,330,330,0,7,8",
     ],
     "activity": _lines("activity_c.csv") + _lines("activity_server_c.csv") + ["4294967295,1,2,3,4"],
     "clients": _lines("clients_c_n.csv") + _lines("clients_1000_c_n.csv")[:40],
     "clients_-k": _lines("clients_c_n_k.csv"),
 }
-STATUS_LINES = ["200 OK", "501 Not authorised", "506 Cannot talk to daemon",
-                "519 Client logging is not active in the daemon", "5\u0663\u0663 Odd", "999 Nine"]
+STATUS_LINES = [
+    "200 OK",
+    "501 Not authorised",
+    "506 Cannot talk to daemon",
+    "519 Client logging is not active in the daemon",
+    "5\u0663\u0663 Odd",
+    "999 Nine",
+]
 TOKENS = [
-    "", " ", "0", "-0", "+0", "-1", "+1", "--1", "1-", "00", "007", "-", ".", "-.5", ".5", "5.", "1.2.3",
-    "\u0663", "\u00b2", "\u0661\u0661", "\u07c0", "\U0001d7d7", "\u0663.\u0663", "0.\u0663", "\uff11",
-    "9" * 19, "9" * 20, "9" * 21, str(2 ** 32 - 1), str(2 ** 32), str(2 ** 63), str(2 ** 64 - 1), str(2 ** 64),
-    "9" * 400, "9" * 5000, "0." + "1" * 10, "1" * 20 + ".5", "1" * 21 + ".5",
-    "1e5", "1E5", "1e999", "-1e999", "1e-999", "inf", "-inf", "nan", "NaN", "Infinity", "0x10", "1_000",
-    "0o17", "0b1", " 1", "1 ", "\t1", "1\x00", "\x00", "\x0b", "\u00a0", "1\u2028", "\r",
-    "127.0.0.1", "::1", "::ffff:192.0.2.1", "a" * 45, "a" * 46, "evil.example.com", "<script>", "\"'\\",
-    "Normal", "Not synchronised", "Invalid", "PPS", "GPS,", "#", "*", "^", "?", "x", "~", "=", "+",
-    "127", "126", "-32", "-33", "32", "4294967295", "-5", "-6", "-7", "-8", "24", "25", "20000",
-    "377", "400", "777", "7F000001", "7f000001", "7F00000", "GGGGGGGG", "x" * 20000,
+    "",
+    " ",
+    "0",
+    "-0",
+    "+0",
+    "-1",
+    "+1",
+    "--1",
+    "1-",
+    "00",
+    "007",
+    "-",
+    ".",
+    "-.5",
+    ".5",
+    "5.",
+    "1.2.3",
+    "\u0663",
+    "\u00b2",
+    "\u0661\u0661",
+    "\u07c0",
+    "\U0001d7d7",
+    "\u0663.\u0663",
+    "0.\u0663",
+    "\uff11",
+    "9" * 19,
+    "9" * 20,
+    "9" * 21,
+    str(2**32 - 1),
+    str(2**32),
+    str(2**63),
+    str(2**64 - 1),
+    str(2**64),
+    "9" * 400,
+    "9" * 5000,
+    "0." + "1" * 10,
+    "1" * 20 + ".5",
+    "1" * 21 + ".5",
+    "1e5",
+    "1E5",
+    "1e999",
+    "-1e999",
+    "1e-999",
+    "inf",
+    "-inf",
+    "nan",
+    "NaN",
+    "Infinity",
+    "0x10",
+    "1_000",
+    "0o17",
+    "0b1",
+    " 1",
+    "1 ",
+    "\t1",
+    "1\x00",
+    "\x00",
+    "\x0b",
+    "\u00a0",
+    "1\u2028",
+    "\r",
+    "127.0.0.1",
+    "::1",
+    "::ffff:192.0.2.1",
+    "a" * 45,
+    "a" * 46,
+    "evil.example.com",
+    "<script>",
+    "\"'\\",
+    "Normal",
+    "Not synchronised",
+    "Invalid",
+    "PPS",
+    "GPS,",
+    "#",
+    "*",
+    "^",
+    "?",
+    "x",
+    "~",
+    "=",
+    "+",
+    "127",
+    "126",
+    "-32",
+    "-33",
+    "32",
+    "4294967295",
+    "-5",
+    "-6",
+    "-7",
+    "-8",
+    "24",
+    "25",
+    "20000",
+    "377",
+    "400",
+    "777",
+    "7F000001",
+    "7f000001",
+    "7F00000",
+    "GGGGGGGG",
+    "x" * 20000,
 ]
 ALPHABET = "0123456789-+.eE_x ,\t\x00\u0663\u00b2\u00a0\u2028\u3000\uff10"
 
@@ -154,8 +259,10 @@ def run_cases(report, check):
             check(text, seed)
         except Exception as e:  # noqa: BLE001 - every failure is reported with its seed
             failures.append(f"seed {seed} ({'; '.join(done)}): {type(e).__name__}: {str(e)[:200]}")
-    assert not failures, f"{len(failures)} of {CASES} {report} cases failed " \
-                         f"(python tests/test_fuzz.py {report} SEED):\n" + "\n".join(failures[:20])
+    assert not failures, (
+        f"{len(failures)} of {CASES} {report} cases failed "
+        f"(python tests/test_fuzz.py {report} SEED):\n" + "\n".join(failures[:20])
+    )
 
 
 @pytest.mark.parametrize("report", list(PARSERS))
@@ -178,6 +285,7 @@ def test_fuzz_clients_parsers():
     the encoder's `clients` rows, over two ticks so the rate math runs.
     (The clients code moves into its own module with issue 7; re-point the
     two calls below when it does.)"""
+
     def check(text, seed):
         nts_text, _ = mutated_output("clients_-k", seed)
         rows, problems = parse.parse_clients(nts_text)
@@ -201,8 +309,10 @@ CLIENT_PARTS = 8  # mutated outputs joined into one clients reply, so each tick 
 
 @pytest.mark.parametrize("nts_ke", [False, True], ids=["plain", "nts_ke"])
 def test_fuzz_ticks(tmp_path, fake, nts_ke):
-    cfg = write_config(tmp_path / "c.toml", "[chrony]\nreports_deadline_s = 10\nclients_deadline_s = 10\n"
-                       f"nts_ke = {'true' if nts_ke else 'false'}\n")
+    cfg = write_config(
+        tmp_path / "c.toml",
+        f"[chrony]\nreports_deadline_s = 10\nclients_deadline_s = 10\nnts_ke = {'true' if nts_ke else 'false'}\n",
+    )
     failures = []
     seq = 0
     for tick in range(TICKS):
@@ -213,16 +323,25 @@ def test_fuzz_ticks(tmp_path, fake, nts_ke):
             outs = [mutated_output(report, seed * parts + j) for j in range(parts)]
             fake.set(report, stdout="\n".join(text for text, _ in outs))
             done[report] = [f"seed {seed * parts + j}: {'; '.join(what)}" for j, (_, what) in enumerate(outs)]
-        r = run_build(tmp_path / "www", socket=tmp_path / "fake.sock", state=tmp_path / "st", config=cfg,
-                      chronyc=FAKE_CHRONYC, env=fake.env, check=False)
+        r = run_build(
+            tmp_path / "www",
+            socket=tmp_path / "fake.sock",
+            state=tmp_path / "st",
+            config=cfg,
+            chronyc=FAKE_CHRONYC,
+            env=fake.env,
+            check=False,
+        )
         try:
             assert r.returncode == 0, f"exit {r.returncode}: {r.stderr.strip().splitlines()[-1:]}"
             doc = read_snapshot(tmp_path / "www")
             assert doc["seq"] > seq, "data.json not published"
             seq = doc["seq"]
         except Exception as e:  # noqa: BLE001 - every failing tick is reported with its seed
-            failures.append(f"tick seed {seed}: {type(e).__name__}: {str(e)[:300]}\n    "
-                            + "\n    ".join(f"{k} {w}" for k, v in done.items() for w in v))
+            failures.append(
+                f"tick seed {seed}: {type(e).__name__}: {str(e)[:300]}\n    "
+                + "\n    ".join(f"{k} {w}" for k, v in done.items() for w in v)
+            )
     assert not failures, f"{len(failures)} of {TICKS} ticks failed:\n" + "\n".join(failures)
 
 
