@@ -166,6 +166,12 @@ class StreamingFile:
                 except OSError:
                     pass
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.abort()
+
 
 def _write_all(fd, data):
     view = memoryview(data)
