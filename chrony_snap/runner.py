@@ -12,7 +12,6 @@ import os
 import select
 import time
 
-_ENV = None
 SIGKILL = 9  # the signal module would import enum
 
 
@@ -60,12 +59,9 @@ def which(name: str) -> str | None:
 
 
 def _env():
-    global _ENV
-    if _ENV is None:
-        env = dict(os.environ)
-        env["LC_ALL"] = "C"
-        _ENV = env
-    return _ENV
+    env = dict(os.environ)  # as it is now: a long-running caller may have changed it
+    env["LC_ALL"] = "C"
+    return env
 
 
 def run_all(jobs, sinks=None):
@@ -215,6 +211,7 @@ def start(jobs) -> Running:
     """Start every job at once: (name, argv, timeout_s, output cap in bytes);
     output waits in pipes."""
     run = Running()
+    env = _env()
     for name, argv, timeout, cap in jobs:
         res = Result(name)
         run.results[name] = res
@@ -225,7 +222,7 @@ def start(jobs) -> Running:
         ro, wo = os.pipe()
         re_, we = os.pipe()
         try:
-            pid = os.posix_spawn(exe, argv, _env(), file_actions=[
+            pid = os.posix_spawn(exe, argv, env, file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_DUP2, wo, 1),
                 (os.POSIX_SPAWN_DUP2, we, 2),
