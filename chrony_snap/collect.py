@@ -177,7 +177,9 @@ def diagnose(report: str, res, cfg_chrony: dict, sock_state: str, deadline: floa
     if res.rc != 0:
         detail = err.splitlines()[-1] if err else f"chronyc exited with status {res.rc}"
         return _err(report, detail, f"exit {res.rc}", f"Run 'chronyc -n {cmd}' by hand to see more."), None
-    if not out.strip() and not REPORTS[report].empty_ok:
+    if not out.strip():  # says nothing about chronyd; an error where an answer always has lines
+        if REPORTS[report].empty_ok:
+            return None, None
         return _err(report, f"chronyc {cmd} printed nothing", "empty",
                     f"chronyc exited without an answer; run 'chronyc -c -n {cmd}' by hand to see more."), None
     return None, True
