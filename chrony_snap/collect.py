@@ -27,7 +27,8 @@ class Report:
 
 # Never `clients -r`: it resets everyone's counters.  `clients` is streamed
 # into the encoder (clients.py) as chronyc prints it; its cap bounds what a
-# runaway chronyc can make the tick read (100k clients print ~7 MB).
+# runaway chronyc can make the tick read; `clients -k` is buffered whole
+# (100k clients print ~7 MB).
 REPORTS = {r.name: r for r in (
     Report("clients", "clients", "clients_deadline_s", None, 256 * MIB, True),
     Report("tracking", "tracking", "reports_deadline_s", parse.parse_tracking, 64 * KIB, False),
@@ -35,7 +36,7 @@ REPORTS = {r.name: r for r in (
     Report("sourcestats", "sourcestats", "reports_deadline_s", parse.parse_sourcestats, 4 * MIB, True),
     Report("serverstats", "serverstats", "reports_deadline_s", parse.parse_serverstats, 64 * KIB, False),
     Report("activity", "activity", "reports_deadline_s", parse.parse_activity, 64 * KIB, False),
-    Report("clients_nts", "clients -k", "clients_deadline_s", clients.parse_nts, 256 * MIB, True),
+    Report("clients_nts", "clients -k", "clients_deadline_s", clients.parse_nts, 64 * MIB, True),
 )}
 CONNECT_FAILED = "Could not open connection to daemon"
 

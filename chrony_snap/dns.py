@@ -68,14 +68,19 @@ def load_names(path: str, state_dir: str | None, warn):
             return cached["names"], _names_error(path, bad) if bad.__class__ is str else None
         data = S.read_regular(path, MAX_NAMES_FILE)
     except (OSError, ValueError) as e:
-        return {}, _names_error(path, f"cannot read it: {e.strerror or e if isinstance(e, OSError) else e}")
-    text = data.decode("utf-8", "replace")
-    bad = None
-    if "\ufffd" in text:  # keep the good lines, say which is not
-        lines = text.splitlines()
-        n = sum("\ufffd" in line for line in lines)
-        bad = f"{n} line(s) are not UTF-8 and were skipped, first: {next(x for x in lines if chr(0xfffd) in x)[:60]!r}"
-        text = "\n".join(x for x in lines if "\ufffd" not in x)
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return {}, _names_error(path, f"cannot read it: {why}")
+    try:
+        text, bad = data.decode("utf-8"), None
+    except UnicodeDecodeError:  # keep the good lines, say which are not
+        good, skipped = [], []
+        for line in data.splitlines():
+            try:
+                good.append(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                skipped.append(line)
+        text = "\n".join(good)
+        bad = f"{len(skipped)} line(s) are not UTF-8 and were skipped; first: {skipped[0][:60]!r}"
     names = parse_names(text)
     if state_dir is not None:
         try:
