@@ -3,10 +3,10 @@ Pure: no I/O.
 
 `chronyc -c -n clients` (and `clients -k`, whose last four columns count
 NTS-KE connections) prints one CSV row per client, fields.CLIENTS order.
-rows() is the one row check; ClientEncoder turns checked rows into data.json's
-client objects as chronyc prints them, which keeps 100k clients fast and small
-in memory.  This loop runs once per client per second, so it is written for
-speed.
+ClientEncoder.feed() checks each row (the one row check: parse_nts uses it
+too) and turns it into data.json's client object as chronyc prints, which
+keeps 100k clients fast and small in memory.  This loop runs once per client
+per second, so it is written for speed: helpers inlined, names local.
 """
 
 from chrony_snap import fields as F
@@ -60,7 +60,7 @@ class Rejects:
 def _counter(s):
     """A counter as chronyc prints it: ASCII digits (the text is ASCII
     already: no signs, spaces, '_' or other scripts' digits), bounded.
-    Leading zeros are harmless: it is reprinted.  (Inlined in rows().)"""
+    Leading zeros are harmless: it is reprinted."""
     if s.isdigit() and len(s) <= MAX_DIGITS:
         return int(s)
     raise ValueError(s)
@@ -77,49 +77,7 @@ def _last(s):
 
 
 _RECENT = frozenset(str(s) for s in range(61))  # "seen in the last 60 s" (summary.active_60s)
-CMD_NONE = None  # rows() yields this for the (most common) never-used command columns
-
-
-def rows(text: str, rejects: Rejects):
-    """THE row check.  Yields, per valid row, (address, ntp packets, ntp
-    drops, interval JSON, limited interval JSON, last JSON, recent, other) where
-    `other` is CMD_NONE or (packets, drops, interval JSON, last JSON) of the
-    last four columns.  Anything else goes to `rejects`."""
-    if not text.isascii():
-        text = _ascii_lines(text, rejects)
-    IJ = INTERVAL_JSON
-    NEVER = F.NEVER
-    NO_INTERVAL = F.NO_INTERVAL
-    ADDR = ADDR_CHARS
-    RECENT = _RECENT
-    for line in text.splitlines():
-        try:
-            a, n, d, i, il, l, c, cd, ci, cl = line.split(",")
-            if not a or a.strip(ADDR) or len(a) > MAX_ADDR:
-                raise ValueError
-            if not (n.isdigit() and len(n) <= MAX_DIGITS):
-                raise ValueError
-            n = int(n)
-            d = 0 if d == "0" else _counter(d)
-            i = IJ[i]
-            il = IJ[il]
-            if l == NEVER:
-                l = "null"
-                recent = False
-            elif l.isdigit() and (l[0] != "0" or l == "0") and len(l) <= MAX_DIGITS:
-                recent = l in RECENT
-            else:
-                raise ValueError
-            if c == "0" and cd == "0" and ci == NO_INTERVAL and cl == NEVER:
-                other = CMD_NONE
-            else:
-                cl = _last(cl)
-                recent = recent or cl in RECENT
-                other = (0 if c == "0" else _counter(c), 0 if cd == "0" else _counter(cd), IJ[ci], cl)
-        except (ValueError, KeyError):
-            rejects.add(line)
-            continue
-        yield a, n, d, i, il, l, recent, other
+_NO_OTHER = (0, 0, "null", "null")  # last four columns never used
 
 
 def _ascii_lines(text: str, rejects: Rejects) -> str:
@@ -134,12 +92,12 @@ def _ascii_lines(text: str, rejects: Rejects) -> str:
 
 
 def parse_nts(text: str):
-    """`clients -k` -> ({address: (connections, drops, interval JSON, last JSON)}, problems)."""
-    rejects = Rejects()
-    nts = {}
-    for a, _n, _d, _i, _il, _l, _recent, other in rows(text, rejects):
-        nts[a] = (0, 0, "null", "null") if other is CMD_NONE else other
-    return nts, rejects.problems("clients")
+    """`clients -k` -> ({address: (connections, drops, interval JSON, last JSON)}, problems),
+    through the encoder's row check."""
+    enc = ClientEncoder(None, {}, None, None, None, None, None)
+    enc.other_of = {}
+    enc.feed(text)
+    return enc.other_of, enc.rejects.problems("clients")
 
 
 def _nts_json(k):
@@ -152,6 +110,7 @@ _CMD_NONE_JSON = ',"cmd":{"packets":0,"drops":0,"interval_s":null,"last_seen_s":
 # "family" and "status" of a client, indexed by ":" in address: (IPv4, IPv6)
 _FAMILY_STATUS = tuple(
     tuple(f'"family":"{fam}","status":"{st}"' for fam in ("ipv4", "ipv6")) for st in STATUSES)
+_NO_RULE = {"critical_drops": 0, "critical_drop_ratio": 0.0, "warning_drops": 0}  # parse_nts
 PACK = 40                       # previous counters packed in one int: packets << 40 | drops
 PACK_MASK = (1 << PACK) - 1
 
@@ -168,6 +127,7 @@ class ClientEncoder:
         self.n = 0
         self.new_prev = {}
         self.rejects = Rejects()
+        self.other_of = None    # {address: last four columns} instead of encoding (parse_nts)
         self.counts = [0] * 7  # n_warn, n_crit, v6, active, tot_n, tot_d, tot_c
         self.tot_cd = 0
         self.sums = [0.0, 0.0]
@@ -190,8 +150,18 @@ class ClientEncoder:
             self.feed(data[:cut].decode("utf-8", "replace"))
 
     def feed(self, text: str):
+        rejects = self.rejects
+        if not text.isascii():
+            text = _ascii_lines(text, rejects)
+        IJ = INTERVAL_JSON
+        NEVER = F.NEVER
+        NO_INTERVAL = F.NO_INTERVAL
+        ADDR = ADDR_CHARS
+        RECENT = _RECENT
+        CMD_NONE = _CMD_NONE_JSON
+        other_of = self.other_of
         OK, WARNING, CRITICAL = _FAMILY_STATUS
-        rule = self.rule
+        rule = self.rule or _NO_RULE
         crit_d = rule["critical_drops"]
         crit_r = rule["critical_drop_ratio"]
         warn_d = rule["warning_drops"]
@@ -209,11 +179,39 @@ class ClientEncoder:
         has_names = bool(get_name or get_static)
         zero_rate = '{"ntp_pps":0.0,"drop_pps":0.0}'
         no_rate = '{"ntp_pps":null,"drop_pps":null}'
-        for a, n, d, i, il, l, recent, other in rows(text, self.rejects):
-            if other is None:
-                cmd = _CMD_NONE_JSON
-            else:
-                c, cd, ci, cl = other
+        for line in text.splitlines():
+            # THE row check (clients -k rows go through it too: parse_nts)
+            try:
+                a, n, d, i, il, l, c, cd, ci, cl = line.split(",")
+                if not a or a.strip(ADDR) or len(a) > MAX_ADDR or not (n.isdigit() and len(n) <= MAX_DIGITS):
+                    raise ValueError
+                n = int(n)
+                d = 0 if d == "0" else _counter(d)
+                i = IJ[i]
+                il = IJ[il]
+                if l == NEVER:
+                    l = "null"
+                    recent = False
+                elif l.isdigit() and (l[0] != "0" or l == "0") and len(l) <= MAX_DIGITS:
+                    recent = l in RECENT
+                else:
+                    raise ValueError
+                if c == "0" and cd == "0" and ci == NO_INTERVAL and cl == NEVER:
+                    cmd = CMD_NONE  # most clients never use the command port
+                else:
+                    c = 0 if c == "0" else _counter(c)
+                    cd = 0 if cd == "0" else _counter(cd)
+                    ci = IJ[ci]
+                    cl = _last(cl)
+                    recent = recent or cl in RECENT
+                    cmd = None
+            except (ValueError, KeyError):
+                rejects.add(line)
+                continue
+            if other_of is not None:
+                other_of[a] = _NO_OTHER if cmd is not None else (c, cd, ci, cl)
+                continue
+            if cmd is None:
                 tot_c += c
                 tot_cd += cd
                 cmd = f',"cmd":{{"packets":{c},"drops":{cd},"interval_s":{ci},"last_seen_s":{cl}}}'
