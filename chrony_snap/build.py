@@ -30,33 +30,38 @@ def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, rend
     t0 = time.monotonic()
     try:
         with S.locked(state_dir or S.DEFAULT_DIR, log) as sdir:
-            try:
-                t = load_config_and_state(out, sdir, config_path, chronyc, socket)
-            except config.ConfigError as e:
-                log(str(e))
-                return 2
-            t.t0, t.cancelled = t0, cancelled or _never
-            if not make_output_dir(out):
-                return 1
-            with C.start(t.ch) as running:
-                prepare(t)
-                try:
-                    dest = open_snapshot(t)
-                except OSError as e:
-                    log(f"cannot write {t.data_json}: {e.strerror or e}; the previous snapshot stays in place")
-                    return 1
-                with dest:
-                    results, encoder = stream_clients(t, running, dest)
-                    reports = read_reports(t, results)
-                    finish_clients(t, results, reports, encoder, dest)
-                    if not publish(t, dest, reports):
-                        return 0 if t.cancelled() else 1
-            rc = keep_page_current(t) if render_page else 0
-            remember_state(t)
-            return rc
+            return tick(t0, out, sdir, config_path, chronyc, socket, render_page, cancelled or _never)
     except S.Busy as e:
         log(f"{e}; skipping this run")
         return 0
+
+
+def tick(t0, out, sdir, config_path, chronyc, socket, render_page, cancelled) -> int:
+    """The steps, holding the lock (sdir is None: no usable state)."""
+    try:
+        t = load_config_and_state(out, sdir, config_path, chronyc, socket)
+    except config.ConfigError as e:
+        log(str(e))
+        return 2
+    t.t0, t.cancelled = t0, cancelled
+    if not make_output_dir(out):
+        return 1
+    with C.start(t.ch) as running:
+        prepare(t)
+        try:
+            dest = open_snapshot(t)
+        except OSError as e:
+            log(f"cannot write {t.data_json}: {e.strerror or e}; the previous snapshot stays in place")
+            return 1
+        with dest:
+            results, encoder = stream_clients(t, running, dest)
+            reports = read_reports(t, results)
+            finish_clients(t, results, reports, encoder, dest)
+            if not publish(t, dest, reports):
+                return 0 if t.cancelled() else 1
+    rc = keep_page_current(t) if render_page else 0
+    remember_state(t)
+    return rc
 
 
 class Tick:
