@@ -182,18 +182,18 @@ class ClientEncoder:
         for line in text.splitlines():
             # THE row check (clients -k rows go through it too: parse_nts)
             try:
-                a, n, d, i, il, l, c, cd, ci, cl = line.split(",")
+                a, n, d, i, il, last, c, cd, ci, cl = line.split(",")
                 if not a or a.strip(ADDR) or len(a) > MAX_ADDR or not (n.isdigit() and len(n) <= MAX_DIGITS):
                     raise ValueError
                 n = int(n)
                 d = 0 if d == "0" else _counter(d)
                 i = IJ[i]
                 il = IJ[il]
-                if l == NEVER:
-                    l = "null"
+                if last == NEVER:
+                    last = "null"
                     recent = False
-                elif l.isdigit() and (l[0] != "0" or l == "0") and len(l) <= MAX_DIGITS:
-                    recent = l in RECENT
+                elif last.isdigit() and (last[0] != "0" or last == "0") and len(last) <= MAX_DIGITS:
+                    recent = last in RECENT
                 else:
                     raise ValueError
                 if c == "0" and cd == "0" and ci == NO_INTERVAL and cl == NEVER:
@@ -269,7 +269,7 @@ class ClientEncoder:
                 cmd += _nts_json(nts.get(a))
             append(
                 f'{{"address":"{a}","hostname":{host},{fs},"ntp":{{"packets":{n},"drops":{d},'
-                f'"interval_s":{i},"interval_limited_s":{il},"last_seen_s":{l}}}{cmd},"rate":{rate}}}'
+                f'"interval_s":{i},"interval_limited_s":{il},"last_seen_s":{last}}}{cmd},"rate":{rate}}}'
             )
         self.counts = [n_warn, n_crit, v6, active, tot_n, tot_d, tot_c]
         self.tot_cd = tot_cd
