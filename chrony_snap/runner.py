@@ -126,47 +126,52 @@ class Running:
                 owner[ch.pidfd] = (ch, None, None)
                 poller.register(ch.pidfd, select.POLLIN)
         live = [ch for ch in self.children if ch.res.rc is None]
+        changed, next_deadline = True, 0.0
         while live:
             now = time.monotonic()
-            for ch in live:
-                if now >= ch.deadline:
-                    ch.res.timed_out = True
-                    _stop(ch, poller, owner)
-            live = [ch for ch in live if ch.res.rc is None]
-            if not live:
-                break
-            wait_ms = max(0, int((min(ch.deadline for ch in live) - now) * 1000) + 1)
-            if any(ch.pidfd is None and not ch.fds for ch in live):
-                wait_ms = min(wait_ms, 10)
-            for fd, _ev in poller.poll(wait_ms):
+            if changed or now >= next_deadline:
+                for ch in live:
+                    if ch.res.rc is not None:
+                        continue
+                    if now >= ch.deadline:
+                        ch.res.timed_out = True
+                        _stop(ch, poller, owner)
+                    elif not ch.fds and ch.pidfd is None:
+                        _reap(ch, block=False)  # no pidfd (old kernel): look again soon
+                live = [ch for ch in live if ch.res.rc is None]
+                if not live:
+                    break
+                next_deadline = min(ch.deadline for ch in live)
+                if any(not ch.fds and ch.pidfd is None for ch in live):
+                    next_deadline = min(next_deadline, now + 0.01)
+                changed = False
+            for fd, _ev in poller.poll(max(0, int((next_deadline - now) * 1000) + 1)):
                 if fd not in owner:
                     continue
                 ch, is_out, sink = owner[fd]
-                if is_out is None:  # the pidfd: the process exited
-                    poller.unregister(fd)
-                    del owner[fd]
-                    continue
-                data = os.read(fd, 262144)
-                if not data:
-                    poller.unregister(fd)
-                    del owner[fd]
+                if is_out is not None:
+                    data = os.read(fd, 262144)
+                    if data:
+                        ch.size += len(data)
+                        if ch.size > ch.cap:
+                            ch.res.overflow = True
+                            _stop(ch, poller, owner)
+                            changed = True
+                        elif not is_out:
+                            ch.err_chunks.append(data)
+                        elif sink is None:
+                            ch.chunks.append(data)
+                        else:
+                            sink(data)
+                        continue
                     ch.fds.discard(fd)
                     os.close(fd)
-                    continue
-                ch.size += len(data)
-                if ch.size > ch.cap:
-                    ch.res.overflow = True
-                    _stop(ch, poller, owner)
-                elif not is_out:
-                    ch.err_chunks.append(data)
-                elif sink is None:
-                    ch.chunks.append(data)
-                else:
-                    sink(data)
-            for ch in live:
-                if not ch.fds and ch.res.rc is None:
+                # end of output, or the pidfd saying the process exited
+                poller.unregister(fd)
+                del owner[fd]
+                if not ch.fds:
                     _reap(ch, block=False)
-            live = [ch for ch in live if ch.res.rc is None]
+                    changed = True
         for ch in self.children:
             _close_all(ch)
             ch.res.out = b"".join(ch.chunks)
@@ -193,6 +198,8 @@ def _kill(pid):
 
 
 def _reap(ch, block):
+    if ch.res.rc is not None:
+        return
     pid, status = os.waitpid(ch.pid, 0 if block else os.WNOHANG)
     if pid:
         ch.res.rc = os.waitstatus_to_exitcode(status)

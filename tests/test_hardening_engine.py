@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from chrony_snap import __version__, build as B, config
 from snaputil import FAKE_CHRONYC, FIX, read_snapshot, run_build, write_config
 
@@ -187,3 +189,25 @@ def test_every_snapshot_is_schema_valid_with_hostile_client_rows(tmp_path, fake)
     (err,) = doc["errors"]
     assert err["code"] == "unparsable" and "7 unparsable" in err["message"]
     json.dumps(doc)
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "no-pidfd"])
+def test_runner_bounds_each_process_by_deadline_and_cap(monkeypatch, pidfd):
+    """Items 7 and 8 at the runner: a process is waited for (not only its
+    pipes) until its deadline, and killed when it prints past its cap; with
+    or without pidfds (old kernels)."""
+    from chrony_snap import runner
+    if not pidfd:
+        def no_pidfd(pid):
+            raise OSError("no pidfd here")
+        monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    res = runner.run_all([
+        ("quick", ["/bin/sh", "-c", "echo hi"], 5, 1024),
+        ("hang", ["/bin/sh", "-c", "exec >&- 2>&-; sleep 20"], 0.3, 1024),
+        ("loud", ["/bin/sh", "-c", "exec yes"], 5, 4096),
+        ("late", ["/bin/sh", "-c", "exec >&- 2>&-; sleep 0.3; exit 3"], 5, 1024),
+    ])
+    assert (res["quick"].rc, res["quick"].out) == (0, b"hi\n")
+    assert res["hang"].timed_out and res["hang"].rc == -9
+    assert res["loud"].overflow and not res["loud"].timed_out and res["loud"].rc == -9
+    assert res["late"].rc == 3 and not res["late"].timed_out
