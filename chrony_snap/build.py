@@ -207,7 +207,10 @@ def read_reports(t: Tick, results) -> dict:
         elif report.parse is None:
             value, problems = res.out.decode("utf-8", "replace"), []
         else:
-            value, problems = report.parse(res.out.decode("utf-8", "replace"))
+            try:
+                value, problems = report.parse(res.out.decode("utf-8", "replace"))
+            except Exception as e:  # noqa: BLE001 - one report's surprise must not lose the others
+                value, problems = None, [f"{name}: output chrony-snap cannot parse ({type(e).__name__}: {e})"[:300]]
         if problems:
             t.errors.append(C.garbage_error(name, problems))
         reports[name] = None if err is not None and not value else value  # unknown, not "empty"

@@ -211,3 +211,21 @@ def test_runner_bounds_each_process_by_deadline_and_cap(monkeypatch, pidfd):
     assert res["hang"].timed_out and res["hang"].rc == -9
     assert res["loud"].overflow and not res["loud"].timed_out and res["loud"].rc == -9
     assert res["late"].rc == 3 and not res["late"].timed_out
+
+
+def test_a_parser_that_raises_loses_only_its_report(tmp_path, fake, monkeypatch):
+    """Errors are data at the tick too: whatever a report's parser does with
+    odd output, the other reports and the clients are published."""
+    from chrony_snap import collect
+
+    def explode(text):
+        raise OverflowError("int too large to convert to float")
+    monkeypatch.setenv("FAKE_CHRONYC_DIR", str(fake.dir))
+    monkeypatch.setattr(collect.REPORTS["sources"], "parse", explode)
+    write_config(tmp_path / "c.toml", DEADLINES)
+    assert B.build(str(tmp_path / "www"), str(tmp_path / "c.toml"), str(FAKE_CHRONYC), str(tmp_path / "s"),
+                   str(tmp_path / "st")) == 0
+    doc = read_snapshot(tmp_path / "www")
+    (err,) = doc["errors"]
+    assert err["report"] == "sources" and err["code"] == "unparsable" and "OverflowError" in err["message"]
+    assert doc["sources"] is None and doc["summary"]["clients"] == 9 and doc["tracking"] is not None
