@@ -113,6 +113,7 @@ _FAMILY_STATUS = tuple(
 _NO_RULE = {"critical_drops": 0, "critical_drop_ratio": 0.0, "warning_drops": 0}  # parse_nts
 PACK = 40                       # previous counters packed in one int: packets << 40 | drops
 PACK_MASK = (1 << PACK) - 1
+_NO_KEY = object()              # equal to nothing a state file can hold
 
 
 class ClientEncoder:
@@ -236,12 +237,12 @@ class ClientEncoder:
                 key = n << PACK | d
                 new_prev[a] = key
             else:
-                key = None  # beyond what chronyd counts: no rate next tick
+                key = _NO_KEY  # beyond what chronyd counts: no rate next tick
             p = get_prev(a)
-            if p is None:
-                rate = no_rate
-            elif p == key:
+            if p == key:
                 rate = zero_rate
+            elif p is None:
+                rate = no_rate
             else:
                 try:
                     pn = p >> PACK
