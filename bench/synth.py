@@ -16,19 +16,20 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from chrony_snap.clients import classify  # noqa: E402
+from chrony_snap.config import PRESETS  # noqa: E402
+
+# the default preset, as data.json's status_rule states it
+RULE = dict(zip(("warning_drops", "critical_drops", "critical_drop_ratio"), PRESETS["default"]))
 
 
 def _v6(i: int) -> str:
     return f"2001:db8:{(i >> 16) & 0xFFFF:x}:{i & 0xFFFF:x}::{(i * 7919) & 0xFFFF:x}"
-
-
-def _status(packets: int, drops: int) -> str:
-    if drops >= 10 and drops >= 0.5 * packets:
-        return "critical"
-    if drops >= 1:
-        return "warning"
-    return "ok"
 
 
 def clients(n: int, seed: int = 1, seq: int = 1, nts: bool = False, names=None):
@@ -63,7 +64,7 @@ def clients(n: int, seed: int = 1, seq: int = 1, nts: bool = False, names=None):
             "address": addr,
             "family": fam,
             "hostname": host,
-            "status": _status(packets, drops),
+            "status": classify(packets, drops, RULE),
             "ntp": {
                 "packets": packets,
                 "drops": drops,
@@ -156,7 +157,7 @@ def make(
         "stale_after_s": refresh_s * 3,
         "duration_ms": 12.5,
         "chrony": {"reachable": True, "version": "4.3", "socket": "/run/chrony/chronyd.sock"},
-        "status_rule": {"preset": "default", "warning_drops": 1, "critical_drops": 10, "critical_drop_ratio": 0.5},
+        "status_rule": {"preset": "default", **RULE},
         "summary": summary,
         "tracking": {
             "reference_id": "C0A80001",

@@ -1,14 +1,121 @@
-"""`chrony-snap build`: one tick. Collect, write data.json atomically, keep the
-page current, remember state. Imports stay lean: Jinja2 only when the page
-must be re-rendered, watchdog never.
+"""`chrony-snap build`: one tick, as named steps (see build()).
+
+Collect, write data.json atomically, keep the page current, remember state.
+Imports stay lean: Jinja2 only when the page must be re-rendered, watchdog
+never.  The lock, the chronyc children and the temp files are held by
+context managers, so no way out of a tick leaks them.
 """
 
 import os
 import sys
 import time
 
-from chrony_snap import collect as C, config, dns, snapshot, state as S
+from chrony_snap import clients, collect as C, config, dns, snapshot, state as S
 from chrony_snap.writer import StreamingFile, remove_stale_temps
+
+
+def log(msg):
+    sys.stderr.write(f"chrony-snap: {msg}\n")
+    sys.stderr.flush()
+
+
+def _never():
+    return False
+
+
+def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, render_page=True,
+          cancelled=None) -> int:
+    """One tick; returns the exit code.  `cancelled()` is true once our own
+    shutdown was requested (watch/demo): such a tick publishes nothing."""
+    t0 = time.monotonic()
+    try:
+        with S.locked(state_dir or S.DEFAULT_DIR, log) as sdir:
+            return tick(t0, out, sdir, config_path, chronyc, socket, render_page, cancelled or _never)
+    except S.Busy as e:
+        log(f"{e}; skipping this run")
+        return 0
+
+
+def tick(t0, out, sdir, config_path, chronyc, socket, render_page, cancelled) -> int:
+    """The steps, holding the lock (sdir is None: no usable state)."""
+    try:
+        t = load_config_and_state(out, sdir, config_path, chronyc, socket)
+    except config.ConfigError as e:
+        log(str(e))
+        return 2
+    t.t0, t.cancelled = t0, cancelled
+    if not make_output_dir(out):
+        return 1
+    with C.start(t.ch) as running:
+        prepare(t)
+        try:
+            dest = open_snapshot(t)
+        except OSError as e:
+            log(f"cannot write {t.data_json}: {e.strerror or e}; the previous snapshot stays in place")
+            return 1
+        with dest:
+            results, encoder = stream_clients(t, running, dest)
+            reports = read_reports(t, results)
+            finish_clients(t, results, reports, encoder, dest)
+            if not publish(t, dest, reports):
+                return 0 if t.cancelled() else 1
+    rc = keep_page_current(t) if render_page else 0
+    remember_state(t)
+    return rc
+
+
+class Tick:
+    """What one tick knows, filled in step by step."""
+
+
+def load_config_and_state(out, sdir, config_path, chronyc, socket) -> Tick:
+    """The small state file and the config (cached in it: no TOML parse per
+    tick).  Raises config.ConfigError."""
+    t = Tick()
+    t.out, t.sdir = out, sdir
+    t.data_json = os.path.join(out, "data.json")
+    t.st = _checked_state(S.load(sdir, "state", log))
+    t.cfg, t.st["config_cache"] = config.load_cached(config_path, t.st.get("config_cache"))
+    ch = dict(t.cfg["chrony"])
+    if chronyc:
+        ch["chronyc"] = chronyc
+    if socket is not None:
+        ch["socket"] = socket
+    t.ch = ch
+    t.host = t.cfg["output"]["host"] or os.uname().nodename
+    return t
+
+
+def _checked_state(raw: dict) -> dict:
+    """state.bin's values that are sane; an older release's extra keys (such
+    as a copy of the names file) are dropped."""
+    st = {}
+    seq = raw.get("seq")
+    st["seq"] = seq if seq.__class__ is int and 0 <= seq < 1 << 62 else 0
+    if raw.get("config_cache") is not None:
+        st["config_cache"] = raw["config_cache"]  # checked by config.load_cached
+    vc = raw.get("version_cache")
+    if vc.__class__ is dict and C.sane_version(vc.get("version")):
+        st["version_cache"] = {"key": vc.get("key"), "version": vc.get("version")}
+    backoff = raw.get("dns_backoff")
+    if backoff.__class__ in (int, float) and backoff == backoff:
+        st["dns_backoff"] = backoff
+    active = raw.get("active_errors")
+    if active.__class__ is dict:
+        st["active_errors"] = {k: v for k, v in active.items() if k.__class__ is str and v.__class__ is str}
+    if raw.get("page_failed").__class__ is str:
+        st["page_failed"] = raw["page_failed"]
+    return st
+
+
+def make_output_dir(out) -> bool:
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        log(f"cannot create output directory {out}: {e.strerror}")
+        return False
+    return True
+
 
 def _boot():
     """(boot id, seconds since boot): a clock no NTP step can move."""
@@ -20,196 +127,170 @@ def _boot():
     return boot_id, time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
-def log(msg):
-    sys.stderr.write(f"chrony-snap: {msg}\n")
-    sys.stderr.flush()
+def prepare(t: Tick):
+    """While chronyc runs: clean up after killed runs, read the previous
+    counters and the name caches, start reverse DNS lookups."""
+    remove_stale_temps(t.out)
+    if t.sdir is not None:
+        remove_stale_temps(t.sdir)
+    t.now = time.time()
+    t.boot_id, t.since_boot = _boot()
+    prev = S.load(t.sdir, "prev", log)
+    t.dt = None
+    since = prev.get("since_boot")
+    if prev.get("boot_id") == t.boot_id and since.__class__ is float:
+        dt = t.since_boot - since
+        t.dt = dt if dt > 0.001 else None
+    clients_ = prev.get("clients")
+    t.prev_clients = clients_ if clients_.__class__ is dict else {}
+    t.prev_serverstats = prev.get("serverstats")
+    t.cache = dns.valid_cache(S.load(t.sdir, "dns", log))
+    t.errors = []
+    dcfg = t.cfg["dns"]
+    t.static = {}
+    if dcfg["names_file"]:
+        t.static, err = dns.load_names(dcfg["names_file"], t.sdir, log)
+        if err is not None:
+            t.errors.append(err)
+    t.lookups = dns.start(t.cache, t.prev_clients.keys(), t.now, dcfg, t.st.get("dns_backoff", 0.0), t.static)
+    t.seq = max(t.st["seq"], S.seq_from_snapshot(t.data_json, log)) + 1
 
 
-def load_config(path, st):
-    """Parsed config, cached in state by the file's identity (no TOML parse per tick)."""
-    ident = config.identity(path)
-    cached = st.get("config")
-    if cached is not None and st.get("config_ident") == ident and ident is not None:
-        return cached, ident
-    if ident is None:
-        cfg = config.resolve_status(config.defaults())
-    else:
-        cfg, _ = config.load(path)
-    st["config"], st["config_ident"] = cfg, ident
-    return cfg, ident
+def open_snapshot(t: Tick) -> StreamingFile:
+    """data.json's temp files, with everything known before chronyc answers."""
+    o = t.cfg["output"]
+    dest = StreamingFile(t.data_json, o["gzip_level"] if o["gzip"] else None, o["fsync"])
+    t.head = snapshot.head_bytes(seq=t.seq, now_wall=t.now, host=t.host, cfg=t.cfg)
+    dest.write(t.head)
+    return dest
 
 
-def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, render_page=True):
-    t0 = time.monotonic()
-    state_dir = state_dir or S.DEFAULT_DIR
-    persist = True
-    try:
-        S.ensure_dir(state_dir)
-        lock_fd = S.lock(state_dir)
-    except S.Busy as e:
-        log(f"{e}; skipping this run")
-        return 0
-    except OSError as e:
-        log(f"cannot use state directory {state_dir}: {e.strerror}; running without state "
-            "(no rates, no DNS cache, problems logged every run)")
-        persist = False
-    st = S.load(state_dir, "state", log) if persist else {}
+def _encoder(t, dest, nts=None):
+    return clients.ClientEncoder(nts, t.prev_clients, t.dt, t.cfg["status"], t.cache, t.static, dest.write)
 
-    try:
-        cfg, ident = load_config(config_path, st)
-    except config.ConfigError as e:
-        log(str(e))
-        return 2
-    ch = dict(cfg["chrony"])
-    if chronyc:
-        ch["chronyc"] = chronyc
-    if socket is not None:
-        ch["socket"] = socket
-    try:
-        os.makedirs(out, exist_ok=True)
-    except OSError as e:
-        log(f"cannot create output directory {out}: {e.strerror}")
-        return 1
 
-    # chronyc starts first; what follows overlaps its run
-    running = C.start(ch)
-    remove_stale_temps(out)
-    if persist:
-        remove_stale_temps(state_dir)
-    now = time.time()
-    boot_id, since_boot = _boot()
-    prev = S.load(state_dir, "prev", log) if persist else {}
-    dt = None
-    if prev.get("boot_id") == boot_id and prev.get("since_boot") is not None:
-        dt = since_boot - prev["since_boot"]
-        if dt <= 0.001:
-            dt = None
-    prev_clients = prev.get("clients", {})
-    cache = S.load(state_dir, "dns", log) if persist else {}
-    static = dns.load_names(cfg["dns"]["names_file"], st) if cfg["dns"]["names_file"] else {}
-    lookups = dns.start(cache, prev_clients.keys(), now, cfg["dns"], st.get("dns_backoff", 0.0), static)
-
-    host = cfg["output"]["host"] or os.uname().nodename
-    seq = max(st.get("seq", 0), S.seq_from_snapshot(os.path.join(out, "data.json"))) + 1
-    head = snapshot.head_bytes(seq=seq, now_wall=now, host=host, cfg=cfg)
-    try:
-        dest = StreamingFile(os.path.join(out, "data.json"),
-                             cfg["output"]["gzip_level"] if cfg["output"]["gzip"] else None, cfg["output"]["fsync"])
-    except OSError as e:
-        running.wait()
-        log(f"cannot write {os.path.join(out, 'data.json')}: {e.strerror or e}; the previous snapshot stays in place")
-        return 1
-    dest.write(head)
-
-    def new_encoder(nts=None):
-        return snapshot.ClientEncoder(nts, prev_clients, dt, cfg["status"], cache, static, dest.write)
-
-    # clients are parsed, encoded, written and compressed while chronyc still
-    # prints them (unless NTS-KE columns must be merged in first)
-    encoder = None if ch["nts_ke"] else new_encoder()
+def stream_clients(t: Tick, running, dest):
+    """Wait for every chronyc.  Clients are parsed, encoded, written and
+    compressed while chronyc still prints them (unless NTS-KE columns must be
+    merged in first)."""
+    encoder = None if t.ch["nts_ke"] else _encoder(t, dest)
     results = running.wait({"clients": encoder.feed_bytes} if encoder else None)
     if encoder is not None:
         encoder.finish_input()
         results["clients"].out = "\n".join(encoder.status_lines).encode()  # what diagnose needs
-    version = C.chronyc_version(ch["chronyc"], st.setdefault("version_cache", {}))
-    sock_state = C.socket_state(ch["socket"])
+    return results, encoder
 
-    errors = []
+
+def _failed(res) -> bool:
+    return bool(res.timed_out or res.overflow or res.spawn_error or (res.rc is not None and res.rc < 0))
+
+
+def read_reports(t: Tick, results) -> dict:
+    """Diagnose every call and parse the reports other than the streamed
+    clients.  Fills t.errors and t.reachable."""
+    sock_state = C.socket_state(t.ch["socket"])
     reachable = None
     reports = {}
     for name, res in results.items():
-        deadline = ch["clients_deadline_s"] if name.startswith("clients") else ch["reports_deadline_s"]
-        err, ok = C.diagnose(name, res, ch, sock_state, deadline)
+        report = C.REPORTS[name]
+        err, ok = C.diagnose(name, res, t.ch, sock_state, t.ch[report.deadline_key])
         if ok is True:
             reachable = True
         elif ok is False and reachable is None:
             reachable = False
         if err is not None:
-            errors.append(err)
-        if name == "clients" and encoder is not None:
+            t.errors.append(err)
+        if name == "clients" and not t.ch["nts_ke"]:
             continue
-        value, problems = (None, []) if res.timed_out or res.spawn_error else \
-            C.PARSERS[name](res.out.decode("utf-8", "replace"))
+        if _failed(res):
+            value, problems = None, []
+        elif report.parse is None:
+            value, problems = res.out.decode("utf-8", "replace"), []
+        else:
+            try:
+                value, problems = report.parse(res.out.decode("utf-8", "replace"))
+            except Exception as e:  # noqa: BLE001 - one report's surprise must not lose the others
+                value, problems = None, [f"{name}: output chrony-snap cannot parse ({type(e).__name__}: {e})"[:300]]
         if problems:
-            errors.append(C.garbage_error(name, problems))
+            t.errors.append(C.garbage_error(name, problems))
         reports[name] = None if err is not None and not value else value  # unknown, not "empty"
+    t.reachable = reachable
+    t.version = C.chronyc_version(t.ch["chronyc"], t.st.setdefault("version_cache", {}))
+    return reports
 
-    clients_res = results["clients"]
-    if clients_res.timed_out or clients_res.spawn_error:
+
+def finish_clients(t: Tick, results, reports, encoder, dest):
+    """The clients array is complete: a partial list is not trustworthy, so a
+    failed call publishes none."""
+    if _failed(results["clients"]):
         if encoder is not None and encoder.n:
-            dest.reset()  # a partial client list is not trustworthy: none
-            dest.write(head)
-        encoder = new_encoder()
+            dest.reset()
+            dest.write(t.head)
+        encoder = _encoder(t, dest)
     elif encoder is None:
-        encoder = new_encoder({r[0]: r for r in (reports.pop("clients_nts", None) or [])})
-        encoder.feed(reports.pop("clients", None) or "")
-    summary, new_prev_clients, problems = encoder.finish()
+        encoder = _encoder(t, dest, reports.get("clients_nts") or {})
+        encoder.feed(reports.get("clients") or "")
+    t.summary, t.new_prev_clients, problems = encoder.finish()
     if problems:
-        errors.append(C.garbage_error("clients", problems))
+        t.errors.append(C.garbage_error("clients", problems))
     reports.pop("clients", None)
     reports.pop("clients_nts", None)
-    if lookups is not None:
-        st["dns_backoff"] = dns.finish(lookups, cache, now, cfg["dns"], cfg["dns"]["budget_ms"] / 1000.0)
+    if t.lookups is not None:
+        t.st["dns_backoff"] = dns.finish(t.lookups, t.cache, t.now, t.cfg["dns"], t.cfg["dns"]["budget_ms"] / 1000.0)
 
-    ss = reports.get("serverstats")
-    ss_rate = snapshot.serverstats_rate(ss, prev.get("serverstats"), dt)
-    chrony = {"reachable": bool(reachable), "version": version, "socket": ch["socket"] or None}
+
+def publish(t: Tick, dest, reports) -> bool:
+    """Write the rest of data.json and rename it into place.  Not when our own
+    shutdown interrupted the tick: its reports may be cut short."""
+    t.serverstats = reports.get("serverstats")
+    ss_rate = snapshot.serverstats_rate(t.serverstats, t.prev_serverstats, t.dt)
+    chrony = {"reachable": bool(t.reachable), "version": t.version, "socket": t.ch["socket"] or None}
     dest.write(snapshot.tail_bytes(
-        cfg=cfg, chrony=chrony, reports=reports, summary=summary, errors=errors,
-        duration_ms=round((time.monotonic() - t0) * 1000, 1), ss_rate=ss_rate))
+        cfg=t.cfg, chrony=chrony, reports=reports, summary=t.summary, errors=t.errors,
+        duration_ms=round((time.monotonic() - t.t0) * 1000, 1), ss_rate=ss_rate))
+    if t.cancelled():
+        log("stopping: this tick publishes nothing")
+        return False
     try:
         dest.commit()
     except OSError as e:
-        log(f"cannot write {os.path.join(out, 'data.json')}: {e.strerror or e}; "
-            "the previous snapshot stays in place")
-        return 1
+        log(f"cannot write {t.data_json}: {e.strerror or e}; the previous snapshot stays in place")
+        return False
+    return True
 
-    rc = ensure_page(out, cfg, host, st) if render_page else 0
 
-    # log each problem once when it starts and once when it clears
-    active = {f"{e['report']}|{e['code']}": e for e in errors}
-    before = st.get("active_errors", {})
+def keep_page_current(t: Tick) -> int:
+    from chrony_snap import site
+    return site.ensure_page(t.out, t.cfg, t.host, t.st)
+
+
+def ensure_page(out, cfg, host, st=None) -> int:
+    """site.ensure_page (watch.py still calls it here)."""
+    from chrony_snap import site
+    return site.ensure_page(out, cfg, host, st)
+
+
+def remember_state(t: Tick):
+    """Log each problem once when it starts and once when it clears; save
+    the state for the next tick."""
+    active = {f"{e['report']}|{e['code']}": e for e in t.errors}
+    before = t.st.get("active_errors", {})
     for k, e in active.items():
         if k not in before:
             log(f"{e['report']}: {e['message']} (hint: {e['hint']})")
     for k, msg in before.items():
         if k not in active:
             log(f"{k.split('|')[0]}: recovered (was: {msg})")
-    st["active_errors"] = {k: e["message"] for k, e in active.items()}
-
-    if persist:
-        st["seq"] = seq
-        dns.prune(cache, now, new_prev_clients)
-        try:
-            S.save(state_dir, "prev", {"boot_id": boot_id, "since_boot": since_boot,
-                                       "clients": new_prev_clients, "serverstats": ss})
-            if lookups is not None or not cache:
-                S.save(state_dir, "dns", cache)
-            S.save(state_dir, "state", st)
-        except OSError as e:
-            log(f"cannot save state in {state_dir}: {e.strerror}")
-        os.close(lock_fd)
-    return rc
-
-
-def ensure_page(out, cfg, host, st=None) -> int:
-    """Render the page when its inputs changed. A broken template is reported
-    once (st remembers the failed inputs) and the previous page stays."""
-    from chrony_snap import site
-    page = cfg["page"]
-    dirs = {"templates": page["templates_dir"] or None, "assets": page["assets_dir"] or None}
+    t.st["active_errors"] = {k: e["message"] for k, e in active.items()}
+    if t.sdir is None:
+        return
+    t.st["seq"] = t.seq
+    dns.prune(t.cache, t.now, t.new_prev_clients)
     try:
-        key = site.inputs_key(page, **dirs) + "\n" + host
-        if site.is_current(out, key):
-            return 0
-        if st is not None and st.get("page_failed") == key:
-            return 1
-        site.render(out, page, key, host, **dirs)
-    except Exception as e:  # a broken template must not stop data.json
-        log(f"cannot render the page in {out}: {type(e).__name__}: {e}; the previous page stays in place")
-        if st is not None and "key" in locals():
-            st["page_failed"] = key
-        return 1
-    if st is not None:
-        st.pop("page_failed", None)
-    return 0
+        S.save(t.sdir, "prev", {"boot_id": t.boot_id, "since_boot": t.since_boot,
+                                "clients": t.new_prev_clients, "serverstats": t.serverstats})
+        if t.lookups is not None or not t.cache:
+            S.save(t.sdir, "dns", t.cache)
+        S.save(t.sdir, "state", t.st)
+    except OSError as e:
+        log(f"cannot save state in {t.sdir}: {e.strerror}")

@@ -1,33 +1,43 @@
-"""Collectors: one chronyc call per report, run in parallel with deadlines.
+"""The reports chrony-snap collects, one row each in REPORTS (like
+chrony_exporter's one collector per report), and what a failed call means.
 
-``collect()`` is the I/O edge (it runs chronyc); ``diagnose()`` is pure: it
-turns a failed call into an error record with a hint a human can act on.
+``start()`` is the I/O edge (it spawns one chronyc per report, in parallel,
+each with its own deadline and output cap); ``diagnose()`` is pure: it turns
+a failed call into an error record with a hint a human can act on.
 """
 
 import os
 
-from chrony_snap import parse
+from chrony_snap import clients, parse
 from chrony_snap.runner import run_all, start as run_start, which
 
-# report name -> chronyc command (never `clients -r`: it resets everyone's counters)
-COMMANDS = {
-    "tracking": "tracking",
-    "sources": "sources",
-    "sourcestats": "sourcestats",
-    "serverstats": "serverstats",
-    "activity": "activity",
-    "clients": "clients",
-    "clients_nts": "clients -k",
-}
-PARSERS = {
-    "tracking": parse.parse_tracking,
-    "sources": parse.parse_sources,
-    "sourcestats": parse.parse_sourcestats,
-    "serverstats": parse.parse_serverstats,
-    "activity": parse.parse_activity,
-    "clients": lambda text: (text, []),  # parsed while encoding: snapshot.encode_clients
-    "clients_nts": parse.parse_clients,
-}
+KIB, MIB = 1024, 1024 * 1024
+
+
+class Report:
+    """One chronyc report: its command, which deadline bounds it, its parser
+    (text -> (value, problems)), how much output it may print, and whether
+    an empty reply is a valid answer."""
+    __slots__ = ("name", "command", "deadline_key", "parse", "cap", "empty_ok")
+
+    def __init__(self, name, command, deadline_key, parse, cap, empty_ok):
+        self.name, self.command, self.deadline_key = name, command, deadline_key
+        self.parse, self.cap, self.empty_ok = parse, cap, empty_ok
+
+
+# Never `clients -r`: it resets everyone's counters.  `clients` is streamed
+# into the encoder (clients.py) as chronyc prints it; its cap bounds what a
+# runaway chronyc can make the tick read; `clients -k` is buffered whole
+# (100k clients print ~7 MB).
+REPORTS = {r.name: r for r in (
+    Report("clients", "clients", "clients_deadline_s", None, 256 * MIB, True),
+    Report("tracking", "tracking", "reports_deadline_s", parse.parse_tracking, 64 * KIB, False),
+    Report("sources", "sources", "reports_deadline_s", parse.parse_sources, 4 * MIB, True),
+    Report("sourcestats", "sourcestats", "reports_deadline_s", parse.parse_sourcestats, 4 * MIB, True),
+    Report("serverstats", "serverstats", "reports_deadline_s", parse.parse_serverstats, 64 * KIB, False),
+    Report("activity", "activity", "reports_deadline_s", parse.parse_activity, 64 * KIB, False),
+    Report("clients_nts", "clients -k", "clients_deadline_s", clients.parse_nts, 64 * MIB, True),
+)}
 CONNECT_FAILED = "Could not open connection to daemon"
 
 
@@ -42,15 +52,10 @@ def argv_for(cfg_chrony: dict, command: str) -> list:
 
 
 def start(cfg_chrony: dict):
-    """Start one chronyc per report; returns a runner.Running to wait() on."""
-    names = ["clients", "tracking", "sources", "sourcestats", "serverstats", "activity"]
-    if cfg_chrony["nts_ke"]:
-        names.append("clients_nts")
-    jobs = []
-    for n in names:
-        deadline = cfg_chrony["clients_deadline_s"] if n.startswith("clients") else cfg_chrony["reports_deadline_s"]
-        jobs.append((n, argv_for(cfg_chrony, COMMANDS[n]), deadline))
-    return run_start(jobs)
+    """Start one chronyc per report; returns a runner.Running to wait() on
+    (a context manager: whatever still runs on exit is killed and reaped)."""
+    return run_start([(r.name, argv_for(cfg_chrony, r.command), cfg_chrony[r.deadline_key], r.cap)
+                      for r in REPORTS.values() if r.name != "clients_nts" or cfg_chrony["nts_ke"]])
 
 
 def socket_state(path: str) -> str:
@@ -85,7 +90,7 @@ def chronyc_version(chronyc: str, cache: dict) -> str | None:
     key = (exe, st.st_size, st.st_mtime_ns)
     if cache.get("key") == key:
         return cache.get("version")
-    res = run_all([("version", [exe, "--version"], 2.0)])["version"]
+    res = run_all([("version", [exe, "--version"], 2.0, 64 * KIB)])["version"]
     version = parse_version(res.out.decode("utf-8", "replace"))
     cache.clear()
     cache.update(key=key, version=version)
@@ -98,9 +103,14 @@ def parse_version(text: str) -> str | None:
     for i, w in enumerate(words[:-1]):
         if w == "version":
             v = words[i + 1]
-            if v[:1].isdigit():
+            if v[:1].isdigit() and sane_version(v):
                 return v
     return None
+
+
+def sane_version(v) -> bool:
+    """A version string fit for data.json (or None: unknown)."""
+    return v is None or (v.__class__ is str and 0 < len(v) <= 32 and v.isascii() and v.isprintable())
 
 
 def _hint_socket(report, sock, state):
@@ -127,7 +137,7 @@ def diagnose(report: str, res, cfg_chrony: dict, sock_state: str, deadline: floa
     reachable is True when chronyd answered (even with a refusal), False when
     it could not be reached, None when this call says nothing either way.
     """
-    cmd = COMMANDS[report]
+    cmd = REPORTS[report].command
     sock = cfg_chrony["socket"]
     if res.spawn_error:
         return _err(report, res.spawn_error, None,
@@ -136,6 +146,9 @@ def diagnose(report: str, res, cfg_chrony: dict, sock_state: str, deadline: floa
         return _err(report, f"chronyc {cmd} did not finish within {deadline:g} s", "timeout",
                     "chronyd is hung or overloaded; a very large client list may need a higher "
                     "chrony.clients_deadline_s."), False
+    if res.overflow:
+        return _err(report, f"chronyc {cmd} printed more than {REPORTS[report].cap // KIB} KiB; stopped",
+                    "overflow", f"Run 'chronyc -c -n {cmd}' by hand: chronyc or chronyd is misbehaving."), None
     out = res.out.decode("utf-8", "replace")
     err = res.err.decode("utf-8", "replace").strip()
     status = parse.first_status(out)
@@ -165,6 +178,11 @@ def diagnose(report: str, res, cfg_chrony: dict, sock_state: str, deadline: floa
     if res.rc != 0:
         detail = err.splitlines()[-1] if err else f"chronyc exited with status {res.rc}"
         return _err(report, detail, f"exit {res.rc}", f"Run 'chronyc -n {cmd}' by hand to see more."), None
+    if not out.strip():  # says nothing about chronyd; an error where an answer always has lines
+        if REPORTS[report].empty_ok:
+            return None, None
+        return _err(report, f"chronyc {cmd} printed nothing", "empty",
+                    f"chronyc exited without an answer; run 'chronyc -c -n {cmd}' by hand to see more."), None
     return None, True
 
 

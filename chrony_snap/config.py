@@ -4,7 +4,11 @@ Every key is listed in SCHEMA with its meaning in README.md ("Configuration").
 Unknown keys and bad values raise ConfigError naming the key (exit 2).
 """
 
+from chrony_snap import __version__
+
 DEFAULT_PATH = "/etc/chrony-snap/config.toml"
+CACHE_FORMAT = 1  # bump when the cached form below changes
+MAX_SIZE = 1 << 20
 
 # section -> key -> (default, kind, constraint)
 SCHEMA = {
@@ -114,13 +118,31 @@ def resolve_status(cfg: dict) -> dict:
     return cfg
 
 
-def parse_text(text: str) -> dict:
+def parse_raw(text: str) -> dict:
     import tomllib
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config: not valid TOML: {e}") from None
-    return validate(raw)
+
+
+def parse_text(text: str) -> dict:
+    return validate(parse_raw(text))
+
+
+def _read_raw(path: str) -> dict:
+    from chrony_snap.state import read_regular
+    try:
+        data = read_regular(path, MAX_SIZE)
+    except OSError as e:
+        raise ConfigError(f"config: cannot read {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise ConfigError(f"config: cannot read {path}: {e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config: {path} is not UTF-8") from None
+    return parse_raw(text)
 
 
 def load(path: str | None) -> tuple[dict, tuple | None]:
@@ -129,22 +151,34 @@ def load(path: str | None) -> tuple[dict, tuple | None]:
     The identity (inode, size, mtime) lets callers cache the parsed config and
     notice when the file changes.
     """
-    import os
-    if path is None:
-        if not os.path.exists(DEFAULT_PATH):
-            return resolve_status(defaults()), None
-        path = DEFAULT_PATH
-    try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            data = f.read()
-    except OSError as e:
-        raise ConfigError(f"config: cannot read {path}: {e.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"config: {path} is not UTF-8") from None
-    return parse_text(text), (path, st.st_ino, st.st_size, st.st_mtime_ns)
+    ident = identity(path)
+    if ident is None:
+        return resolve_status(defaults()), None
+    return validate(_read_raw(ident[1] if ident[0] == "missing" else ident[0])), ident
+
+
+def load_cached(path: str | None, cache):
+    """(config, what to cache) for PATH without a TOML parse per tick.
+
+    `cache` is what the state held last time (anything: it is not trusted).
+    The file's raw table is cached keyed by chrony-snap's version,
+    CACHE_FORMAT and the file's identity, and validated again on every use
+    (cheap).  A cache that does not fit is ignored.  chrony.chronyc decides
+    what runs, so it is never taken from the cache: a cached value other than
+    the default makes the file be parsed again."""
+    ident = identity(path)
+    if ident is None:
+        return resolve_status(defaults()), None
+    key = (__version__, CACHE_FORMAT, ident)
+    if cache.__class__ is tuple and len(cache) == 2 and cache[0] == key and cache[1].__class__ is dict:
+        try:
+            cfg = validate(cache[1])
+        except Exception:  # noqa: BLE001 - a foreign cache can be wrong in any way
+            cfg = None
+        if cfg is not None and cfg["chrony"]["chronyc"] == SCHEMA["chrony"]["chronyc"][0]:
+            return cfg, cache
+    raw = _read_raw(ident[1] if ident[0] == "missing" else ident[0])
+    return validate(raw), (key, raw)
 
 
 def identity(path: str | None):

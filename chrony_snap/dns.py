@@ -49,20 +49,62 @@ def parse_names(text: str) -> dict:
     return names
 
 
-def load_names(path: str, st: dict) -> dict:
-    """The names file, re-read only when it changes (identity kept in state)."""
+MAX_NAMES_FILE = 64 << 20
+
+
+def load_names(path: str, state_dir: str | None, warn):
+    """The names file -> ({address: name}, error or None).  Parsed only when
+    the file changes: the parsed dict is kept in STATE_DIR/names.bin, keyed
+    by the file's identity and rewritten only then (never in the per-tick
+    state).  A file that cannot be used gives an error and no names."""
     import os
+    from chrony_snap import state as S
     try:
         s = os.stat(path)
-    except OSError:
-        return {}
-    ident = (path, s.st_ino, s.st_size, s.st_mtime_ns)
-    if st.get("names_ident") == ident:
-        return st["names"]
-    with open(path, encoding="utf-8", errors="replace") as f:
-        names = parse_names(f.read())
-    st["names_ident"], st["names"] = ident, names
-    return names
+        ident = [path, s.st_ino, s.st_size, s.st_mtime_ns]
+        cached = S.load(state_dir, "names", warn)
+        if cached.get("ident") == ident and cached.get("names").__class__ is dict:
+            bad = cached.get("bad")
+            return cached["names"], _names_error(path, bad) if bad.__class__ is str else None
+        data = S.read_regular(path, MAX_NAMES_FILE)
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return {}, _names_error(path, f"cannot read it: {why}")
+    try:
+        text, bad = data.decode("utf-8"), None
+    except UnicodeDecodeError:  # keep the good lines, say which are not
+        good, skipped = [], []
+        for line in data.splitlines():
+            try:
+                good.append(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                skipped.append(line)
+        text = "\n".join(good)
+        bad = f"{len(skipped)} line(s) are not UTF-8 and were skipped; first: {skipped[0][:60]!r}"
+    names = parse_names(text)
+    if state_dir is not None:
+        try:
+            S.save(state_dir, "names", {"ident": ident, "names": names, "bad": bad})
+        except OSError as e:
+            warn(f"cannot save state in {state_dir}: {e.strerror}")
+    return names, _names_error(path, bad) if bad else None
+
+
+def _names_error(path, why):
+    return {"report": "dns", "message": f"dns.names_file {path}: {why}", "code": "names_file",
+            "hint": "dns.names_file must name a readable regular UTF-8 file of 'ADDRESS NAME' lines "
+                    "(like /etc/hosts); fix the file, its path or its permissions, or set it to \"\"."}
+
+
+def valid_cache(cache: dict) -> dict:
+    """The name cache as read from a state file, keeping only sane entries."""
+    ok = {}
+    for a, e in cache.items():
+        if (a.__class__ is str and e.__class__ is tuple and len(e) == 2
+                and (e[0] is None or (e[0].__class__ is str and len(e[0]) <= MAX_NAME))
+                and e[1].__class__ in (int, float)):
+            ok[a] = e
+    return ok
 
 
 def is_loopback(a: str) -> bool:
@@ -72,7 +114,7 @@ def is_loopback(a: str) -> bool:
 def candidates(cache: dict, addresses, now: float, limit: int, static=(), skip_loopback=True) -> list:
     out = []
     for a in addresses:
-        if a in static or (skip_loopback and is_loopback(a)):
+        if a.__class__ is not str or a in static or (skip_loopback and is_loopback(a)):
             continue
         e = cache.get(a)
         if e is None or e[1] <= now:

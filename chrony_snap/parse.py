@@ -255,37 +255,4 @@ def parse_activity(text: str):
                      len(F.ACTIVITY))
 
 
-def parse_clients(text: str):
-    """`clients` CSV -> list of 10-tuples of validated text fields.
-
-    Kept as text: the snapshot writes them straight into JSON.  A row is
-    accepted only if its counters are decimal digits and its intervals
-    integers, so nothing from chronyd reaches the JSON unchecked.
-    """
-    rows, problems = [], []
-    bad = []
-    ok_interval = INTERVAL_JSON
-    for line in text.splitlines():
-        cols = line.split(",")
-        if len(cols) == 10:
-            a, n, d, i, il, l, c, cd, ci, cl = cols
-            counters = n + d + l + c + cd + cl
-            if (counters.isascii() and counters.isdigit()
-                    and (len(l) == 1 or l[0] != "0") and (len(cl) == 1 or cl[0] != "0")
-                    and i in ok_interval and il in ok_interval and ci in ok_interval
-                    and a and len(a) <= 45 and not a.strip(ADDR_CHARS)):
-                rows.append(cols)
-                continue
-        if not line.strip() or status_line(line) or line.startswith(("Hostname ", "====")):
-            continue  # blank, a status reply, or the text-mode table header
-        bad.append(line)
-    if bad:
-        problems.append(bad_lines_problem("clients", bad))
-    return rows, problems
-
-
-def bad_lines_problem(report, bad):
-    return _bad(report, bad[0], f"{len(bad)} unparsable line(s); first shown")
-
-
 ADDR_CHARS = "0123456789abcdefABCDEF.:"  # all an address printed by chronyc -n can contain

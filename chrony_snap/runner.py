@@ -2,33 +2,33 @@
 
 Uses posix_spawn and poll directly: ``subprocess`` costs more to import than
 the whole per-second tick may spend on it.  A command still running at its
-deadline is killed (SIGKILL) and reported as timed out; its partial output is
-discarded by the caller.
+deadline, or printing more than its output cap, is killed (SIGKILL) and
+reported (timed_out / overflow); its partial output is discarded by the
+caller.  The deadline bounds the whole command, not only its output: one that
+closes its pipes and keeps running is killed too (a pidfd tells when it exits).
 """
 
 import os
 import select
 import time
 
-_ENV = None
+SIGKILL = 9  # the signal module would import enum
 
 
 class Result:
-    __slots__ = ("name", "argv", "rc", "out", "err", "timed_out", "spawn_error", "elapsed",
-                 "out_chunks", "err_chunks")
+    __slots__ = ("name", "rc", "out", "err", "timed_out", "overflow", "spawn_error")
 
-    def __init__(self, name, argv):
+    def __init__(self, name):
         self.name = name
-        self.argv = argv
         self.rc = None
         self.out = b""
         self.err = b""
         self.timed_out = False
+        self.overflow = False
         self.spawn_error = None
-        self.elapsed = 0.0
 
     def __repr__(self):
-        return (f"Result({self.name!r}, rc={self.rc}, timed_out={self.timed_out}, "
+        return (f"Result({self.name!r}, rc={self.rc}, timed_out={self.timed_out}, overflow={self.overflow}, "
                 f"spawn_error={self.spawn_error!r}, out={self.out[:60]!r}, err={self.err[:60]!r})")
 
 
@@ -36,110 +36,191 @@ _WHICH = {}
 
 
 def which(name: str) -> str | None:
-    """PATH lookup like shutil.which, without importing shutil (once per name)."""
-    if name in _WHICH:
-        return _WHICH[name]
+    """PATH lookup like shutil.which, without importing shutil.  Only a hit is
+    remembered: a chronyc installed after a long-running `watch` started is
+    found on the next tick."""
+    found = _WHICH.get(name)
+    if found is not None and os.access(found, os.X_OK):
+        return found
     found = None
     if "/" in name:
-        found = name if os.access(name, os.X_OK) else None
+        found = name if os.access(name, os.X_OK) and not os.path.isdir(name) else None
     else:
         for d in os.get_exec_path():
             p = os.path.join(d, name)
             if os.access(p, os.X_OK) and not os.path.isdir(p):
                 found = p
                 break
-    _WHICH[name] = found
+    if found is None:
+        _WHICH.pop(name, None)
+    else:
+        _WHICH[name] = found
     return found
 
 
 def _env():
-    global _ENV
-    if _ENV is None:
-        env = dict(os.environ)
-        env["LC_ALL"] = "C"
-        _ENV = env
-    return _ENV
+    env = dict(os.environ)  # as it is now: a long-running caller may have changed it
+    env["LC_ALL"] = "C"
+    return env
 
 
 def run_all(jobs, sinks=None):
-    """jobs: iterable of (name, argv, timeout_s). Returns {name: Result}."""
-    return start(jobs).wait(sinks)
+    """jobs: iterable of (name, argv, timeout_s, output cap). Returns {name: Result}."""
+    with start(jobs) as running:
+        return running.wait(sinks)
+
+
+class _Child:
+    __slots__ = ("res", "pid", "deadline", "cap", "out_fd", "err_fd", "fds", "pidfd", "size", "chunks",
+                 "err_chunks")
+
+    def __init__(self, res, pid, deadline, cap, ro, re_):
+        self.res, self.pid, self.deadline, self.cap = res, pid, deadline, cap
+        self.out_fd, self.err_fd = ro, re_
+        self.fds = {ro, re_}
+        try:
+            self.pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self.pidfd = None  # old kernel: poll waitpid(WNOHANG) instead
+        self.size = 0
+        self.chunks, self.err_chunks = [], []
 
 
 class Running:
-    """Commands started by start(); wait() collects them."""
+    """Commands started by start(); wait() collects them.  As a context
+    manager, whatever is still running on exit is killed and reaped."""
 
     def __init__(self):
         self.results = {}
-        self.live = {}      # pid -> (result, deadline, stdout fd, stderr fd)
+        self.children = []
         self.t0 = time.monotonic()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for ch in self.children:
+            if ch.res.rc is None:
+                _kill(ch.pid)
+                _reap(ch, block=True)
+            _close_all(ch)
+        self.children = []
 
     def wait(self, sinks=None):
         """Read every command's output until it exits or passes its deadline
-        (then it is killed with SIGKILL and marked timed out).
+        (then it is killed and marked timed out) or prints more than its cap
+        (killed, marked overflow).
 
         sinks: {name: callable(bytes)} receives that command's stdout as it
         arrives (so its consumer works while the command still runs) instead
         of collecting it in Result.out.  A sink must not raise."""
         sinks = sinks or {}
         poller = select.poll()
-        fdmap = {}      # fd -> (chunks, sink or None)
-        deadline_of = {}
-        for pid, (res, deadline, ro, re_) in self.live.items():
-            res.out_chunks, res.err_chunks = [], []
-            fdmap[ro] = (res.out_chunks, sinks.get(res.name))
-            fdmap[re_] = (res.err_chunks, None)
-            deadline_of[pid] = deadline
-            poller.register(ro, select.POLLIN)
-            poller.register(re_, select.POLLIN)
-        open_fds = set(fdmap)
-        while open_fds:
+        owner = {}      # fd -> (child, is stdout, sink)
+        for ch in self.children:
+            owner[ch.out_fd] = (ch, True, sinks.get(ch.res.name))
+            owner[ch.err_fd] = (ch, False, None)
+            for fd in ch.fds:
+                poller.register(fd, select.POLLIN)
+            if ch.pidfd is not None:
+                owner[ch.pidfd] = (ch, None, None)
+                poller.register(ch.pidfd, select.POLLIN)
+        live = [ch for ch in self.children if ch.res.rc is None]
+        changed, next_deadline = True, 0.0
+        while live:
             now = time.monotonic()
-            for pid, (res, deadline, ro, re_) in self.live.items():
-                if not res.timed_out and now >= deadline and (ro in open_fds or re_ in open_fds):
-                    res.timed_out = True
-                    try:
-                        os.kill(pid, 9)  # SIGKILL (the signal module would import enum)
-                    except ProcessLookupError:
-                        pass
-                    for fd in (ro, re_):
-                        if fd in open_fds:
-                            poller.unregister(fd)
-                            os.close(fd)
-                            open_fds.discard(fd)
-            if not open_fds:
-                break
-            next_deadline = min(d for (r, d, ro, re_) in self.live.values() if ro in open_fds or re_ in open_fds)
-            wait_ms = max(0, int((next_deadline - now) * 1000) + 1)
-            for fd, _ev in poller.poll(wait_ms):
-                if fd not in open_fds:
+            if changed or now >= next_deadline:
+                for ch in live:
+                    if ch.res.rc is not None:
+                        continue
+                    if now >= ch.deadline:
+                        ch.res.timed_out = True
+                        _stop(ch, poller, owner)
+                    elif not ch.fds and ch.pidfd is None:
+                        _reap(ch, block=False)  # no pidfd (old kernel): look again soon
+                live = [ch for ch in live if ch.res.rc is None]
+                if not live:
+                    break
+                next_deadline = min(ch.deadline for ch in live)
+                if any(not ch.fds and ch.pidfd is None for ch in live):
+                    next_deadline = min(next_deadline, now + 0.01)
+                changed = False
+            for fd, _ev in poller.poll(max(0, int((next_deadline - now) * 1000) + 1)):
+                if fd not in owner:
                     continue
-                data = os.read(fd, 262144)
-                if data:
-                    chunks, sink = fdmap[fd]
-                    if sink is None:
-                        chunks.append(data)
-                    else:
-                        sink(data)
-                else:
-                    poller.unregister(fd)
+                ch, is_out, sink = owner[fd]
+                if is_out is not None:
+                    data = os.read(fd, 262144)
+                    if data:
+                        ch.size += len(data)
+                        if ch.size > ch.cap:
+                            ch.res.overflow = True
+                            _stop(ch, poller, owner)
+                            changed = True
+                        elif not is_out:
+                            ch.err_chunks.append(data)
+                        elif sink is None:
+                            ch.chunks.append(data)
+                        else:
+                            sink(data)
+                        continue
+                    ch.fds.discard(fd)
                     os.close(fd)
-                    open_fds.discard(fd)
-        for pid, (res, deadline, ro, re_) in self.live.items():
-            _, status = os.waitpid(pid, 0)
-            res.rc = os.waitstatus_to_exitcode(status)
-            res.out = b"".join(res.out_chunks)
-            res.err = b"".join(res.err_chunks)
-            res.elapsed = time.monotonic() - self.t0
-        self.live = {}
+                # end of output, or the pidfd saying the process exited
+                poller.unregister(fd)
+                del owner[fd]
+                if not ch.fds:
+                    _reap(ch, block=False)
+                    changed = True
+        for ch in self.children:
+            _close_all(ch)
+            ch.res.out = b"".join(ch.chunks)
+            ch.res.err = b"".join(ch.err_chunks)
+        self.children = []
         return self.results
 
 
+def _stop(ch, poller, owner):
+    """Kill a child that ran out of time or room, and reap it."""
+    _kill(ch.pid)
+    for fd in [k for k, v in owner.items() if v[0] is ch]:
+        poller.unregister(fd)
+        del owner[fd]
+    _close_all(ch)
+    _reap(ch, block=True)
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(ch, block):
+    if ch.res.rc is not None:
+        return
+    pid, status = os.waitpid(ch.pid, 0 if block else os.WNOHANG)
+    if pid:
+        ch.res.rc = os.waitstatus_to_exitcode(status)
+
+
+def _close_all(ch):
+    for fd in ch.fds:
+        os.close(fd)
+    ch.fds = set()
+    if ch.pidfd is not None:
+        os.close(ch.pidfd)
+        ch.pidfd = None
+
+
 def start(jobs) -> Running:
-    """Start every job at once: (name, argv, timeout_s); output waits in pipes."""
+    """Start every job at once: (name, argv, timeout_s, output cap in bytes);
+    output waits in pipes."""
     run = Running()
-    for name, argv, timeout in jobs:
-        res = Result(name, argv)
+    env = _env()
+    for name, argv, timeout, cap in jobs:
+        res = Result(name)
         run.results[name] = res
         exe = which(argv[0])
         if exe is None:
@@ -148,7 +229,7 @@ def start(jobs) -> Running:
         ro, wo = os.pipe()
         re_, we = os.pipe()
         try:
-            pid = os.posix_spawn(exe, argv, _env(), file_actions=[
+            pid = os.posix_spawn(exe, argv, env, file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_DUP2, wo, 1),
                 (os.POSIX_SPAWN_DUP2, we, 2),
@@ -160,5 +241,5 @@ def start(jobs) -> Running:
             continue
         os.close(wo)
         os.close(we)
-        run.live[pid] = (res, run.t0 + timeout, ro, re_)
+        run.children.append(_Child(res, pid, run.t0 + timeout, cap, ro, re_))
     return run

@@ -120,3 +120,27 @@ def render(out: str, page_cfg: dict, key: str, host: str,
                 pass
     atomic_write(os.path.join(out, STAMP), (key + "\n--\n" + "\n".join(written) + "\n").encode("utf-8"))
     return written
+
+
+def ensure_page(out, cfg, host, st=None) -> int:
+    """Render the page when its inputs changed. A broken template is reported
+    once (st remembers the failed inputs) and the previous page stays."""
+    from chrony_snap import site
+    from chrony_snap.build import log
+    page = cfg["page"]
+    dirs = {"templates": page["templates_dir"] or None, "assets": page["assets_dir"] or None}
+    try:
+        key = site.inputs_key(page, **dirs) + "\n" + host
+        if site.is_current(out, key):
+            return 0
+        if st is not None and st.get("page_failed") == key:
+            return 1
+        site.render(out, page, key, host, **dirs)
+    except Exception as e:  # a broken template must not stop data.json
+        log(f"cannot render the page in {out}: {type(e).__name__}: {e}; the previous page stays in place")
+        if st is not None and "key" in locals():
+            st["page_failed"] = key
+        return 1
+    if st is not None:
+        st.pop("page_failed", None)
+    return 0

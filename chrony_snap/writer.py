@@ -202,6 +202,12 @@ def _check_replaceable(path):
     if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, f"{path} is a directory", path)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.abort()
+
 
 def _write_all(fd, data):
     view = memoryview(data)

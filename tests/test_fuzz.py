@@ -18,7 +18,7 @@ import sys
 import jsonschema
 import pytest
 
-from chrony_snap import config, parse, snapshot
+from chrony_snap import clients, config, parse, snapshot
 from chrony_snap.jsonenc import dumps
 from chrony_snap.schema import load as load_schema
 from helpers import FAKE_CHRONYC, FIX, read_snapshot, run_build, write_config
@@ -282,20 +282,20 @@ def test_fuzz_report_parsers(report):
 
 def test_fuzz_clients_parsers():
     """The clients report as build() parses it: `clients -k` rows merged into
-    the encoder's `clients` rows, over two ticks so the rate math runs.
-    (The clients code moves into its own module with issue 7; re-point the
-    two calls below when it does.)"""
+    the encoder's `clients` rows, over two ticks so the rate math runs."""
 
     def check(text, seed):
         nts_text, _ = mutated_output("clients_-k", seed)
-        rows, problems = parse.parse_clients(nts_text)
+        nts, problems = clients.parse_nts(nts_text)
         check_problems(problems)
-        nts = {r[0]: r for r in rows}
         prev = {}
         for dt in (None, 1.0):
-            arr, summary, prev, problems = snapshot.encode_clients(text, nts, prev, dt, RULE, {})
+            chunks = []
+            enc = clients.ClientEncoder(nts, prev, dt, RULE, {}, None, chunks.append)
+            enc.feed_bytes(text.encode())
+            summary, prev, problems = enc.finish()
             check_problems(problems)
-            VALIDATORS["clients"].validate(json.loads(arr))
+            VALIDATORS["clients"].validate(json.loads(b"[" + b"".join(chunks) + b"]"))
             check_published("summary", summary)
 
     run_cases("clients", check)
