@@ -30,11 +30,6 @@ DEBOUNCE_S = 0.3   # quiet time after the last file event before re-rendering
 MAX_DELAY_S = 1.5  # ... but never wait longer than this after the first one
 MAX_INTERVAL_S = 86400.0
 
-# build() takes cancelled= once the engine's side is merged; until then the
-# loop still runs, and an interrupted tick may publish.
-_code = B.build.__code__
-_CANCELLABLE = "cancelled" in _code.co_varnames[:_code.co_argcount + _code.co_kwonlyargcount]
-
 
 def _log(msg):
     B.log(msg)
@@ -281,9 +276,8 @@ class Watcher:
     def tick(self, stopping, render_page=False) -> int:
         """One snapshot (data.json only, unless ``render_page``); an interrupted one publishes nothing."""
         self.ticks += 1
-        kw = {"cancelled": stopping} if _CANCELLABLE else {}
         return B.build(self.out, self.config_path, self.chronyc, self.socket, self.state_dir,
-                       render_page=render_page, **kw)
+                       render_page=render_page, cancelled=stopping)
 
     def run(self, stopping, on_tick=None) -> int:
         """Until ``stopping()`` is true (checked before each step; wake the
