@@ -14,6 +14,7 @@ const STATUS_TEXT = ["OK", "Warning", "Critical"];
 const STATUS_ICON = ["✓", "!", "✕"];
 const OVERSCAN_PX = 120; // cards rendered above and below the viewport
 const POOL_MAX = 400; // detached cards kept for reuse
+const LONG_NAME = 40; // characters: a hostname this long may not fit the details' name box
 // characters that hide or reorder text: a hostname with them is flagged
 const HIDDEN_CHARS = /[\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/;
 
@@ -170,13 +171,17 @@ function makeDetails(cardId, nts) {
   table.append(body);
   const rate = el("p", "rate");
   root.append(fullName, table, rate);
-  return { root, name: value, warning, cells, rate, nts };
+  return { root, fullName, name: value, warning, cells, rate, nts };
 }
 
 function fillDetails(details, i) {
   const c = model.columns, host = model.hostname[i], nts = model.ntsState[i];
+  const flagged = host !== null && HIDDEN_CHARS.test(host);
   setText(details.name, host === null ? "none known" : host);
-  setHidden(details.warning, !(host !== null && HIDDEN_CHARS.test(host)));
+  setHidden(details.warning, !flagged);
+  // a long name (or one with the warning) scrolls in its box: keyboard users must reach it too
+  if (flagged || (host !== null && host.length > LONG_NAME)) setAttr(details.fullName, "tabindex", "0");
+  else details.fullName.removeAttribute("tabindex");
   DETAIL_ROWS.forEach(([, ntp, cmd, ntsColumn, format], j) => {
     const cells = details.cells[j];
     setText(cells[0], format(c[ntp][i]));
