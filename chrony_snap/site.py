@@ -186,6 +186,16 @@ def _remove_listed(asset_dir: str, stale):
         os.close(base)
 
 
+def _remove_stale_temps_below(asset_dir: str):
+    """Temp files of a render that was killed, whatever its hash directory
+    (only real directories: a symlink is not followed)."""
+    remove_stale_temps(asset_dir)
+    with os.scandir(asset_dir) as entries:
+        subdirs = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    for d in subdirs:
+        remove_stale_temps(d)
+
+
 def _meta_csp() -> str:
     """The page's policy is the server's, less what only works as a header
     (Chromium reports frame-ancestors in a <meta> as an error)."""
@@ -209,21 +219,31 @@ def render(out: str, page_cfg: dict, key: str, host: str,
     os.makedirs(out, exist_ok=True)
     _real_dir(asset_dir)
     _, previous = _read_stamp(out)
-    written = []
+    planned = [f"{digest}/{rel}" for rel, _ in files]
+    # write-ahead: a render killed from here on leaves only files that the
+    # next one finds listed, and removes (no key: the page is not current)
+    _write_stamp(out, None, previous + [f for f in planned if f not in set(previous)])
+    written, made = [], set()
     for rel, data in files:
         parts = [digest] + rel.split("/")
         for i in range(1, len(parts)):
-            _real_dir(os.path.join(asset_dir, *parts[:i]))
-        remove_stale_temps(os.path.join(asset_dir, *parts[:-1]))  # a killed render's leftovers
+            d = os.path.join(asset_dir, *parts[:i])
+            if d not in made:
+                _real_dir(d)
+                made.add(d)
         atomic_write(os.path.join(asset_dir, *parts), data)
         written.append("/".join(parts))
     atomic_write(os.path.join(out, "index.html"), html.encode("utf-8"))
     new = set(written)
+    _remove_stale_temps_below(asset_dir)  # first: they would keep a directory from being removed
     _remove_listed(asset_dir, [f for f in previous if f not in new])
-    remove_stale_temps(asset_dir)
-    stamp = "\n".join([STAMP_FORMAT, repr(key)] + written) + "\n"
-    atomic_write(os.path.join(out, STAMP), stamp.encode("utf-8"))
+    _write_stamp(out, key, written)
     return written
+
+
+def _write_stamp(out: str, key, files):
+    stamp = "\n".join([STAMP_FORMAT, repr(key)] + files) + "\n"
+    atomic_write(os.path.join(out, STAMP), stamp.encode("utf-8"))
 
 
 def _render_template(templates, assets, urls, page_cfg, host) -> str:

@@ -18,6 +18,8 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import expect  # noqa: E402
 
+from test_dashboard import wait_seq  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 AXE = os.path.join(HERE, "vendor", "axe-core", "axe.min.js")
 AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"  # 4.14.1, see the README there
@@ -44,10 +46,6 @@ def violations(page):
 def open_page(new_page, url, theme, viewport=TALL):
     p = new_page(url, viewport=viewport, color_scheme=theme, bypass_csp=True)
     return p.page
-
-
-def wait_seq(page, seq):
-    page.wait_for_selector(f'html[data-seq="{seq}"]')
 
 
 def test_axe_is_the_pinned_release():

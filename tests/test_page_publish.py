@@ -186,9 +186,12 @@ def test_temp_files_of_a_killed_render_are_removed(tmp_path, web):
     assert r.returncode == -signal.SIGKILL, r.stderr
     leftovers = [p for p in (web / "assets").rglob(".*") if ".tmp-" in p.name]
     assert leftovers  # the kill landed mid-publish
+    (tmp_path / "assets-src" / "style.css").write_text("body { margin: 0 }\n")  # other inputs: another hash
     assert ensure(web, cfg, {}) == 0
     assert not [p for p in (web / "assets").rglob(".*") if ".tmp-" in p.name]
     assert (web / "index.html").exists()
+    # what the killed render had published already is gone too: one hash directory
+    assert len(os.listdir(web / "assets")) == 1
 
 
 # ---------------------------------------------------------------- item 16: the key is encoded

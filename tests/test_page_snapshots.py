@@ -13,16 +13,7 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import expect  # noqa: E402
 
-TALL = {"width": 1280, "height": 3400}
-
-
-def wait_seq(page, seq):
-    page.wait_for_selector(f'html[data-seq="{seq}"]')
-
-
-def cards_of(page, address):
-    return page.locator("#grid .card").filter(
-        has=page.locator(".addr", has_text=re.compile("^" + re.escape(address) + "$")))
+from test_dashboard import TALL, card as cards_of, wait_seq  # noqa: E402
 
 
 @pytest.mark.parametrize("clients", ["missing", "null"])
