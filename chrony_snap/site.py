@@ -70,6 +70,7 @@ def inputs_key(page_cfg: dict, templates: str | None = None, assets: str | None 
 # the key holds: a host name may contain the separators); then the files
 # written, relative to OUT/assets, one per line.
 
+
 def _read_stamp(out: str):
     """(encoded key or None, files the previous render wrote)."""
     try:
@@ -113,6 +114,7 @@ def is_current(out: str, key: str) -> bool:
 def _asset_files(assets: str):
     """[(relative path, bytes)] and the directory hash over all of them."""
     import hashlib
+
     h = hashlib.sha256()
     files = []
     for path in _files(assets):
@@ -200,11 +202,13 @@ def _meta_csp() -> str:
     """The page's policy is the server's, less what only works as a header
     (Chromium reports frame-ancestors in a <meta> as an error)."""
     from chrony_snap.nginx import CSP
+
     return "; ".join(d.strip() for d in CSP.split(";") if d.strip() and not d.strip().startswith("frame-ancestors"))
 
 
-def render(out: str, page_cfg: dict, key: str, host: str,
-           templates: str | None = None, assets: str | None = None) -> list:
+def render(
+    out: str, page_cfg: dict, key: str, host: str, templates: str | None = None, assets: str | None = None
+) -> list:
     """Render index.html and publish the assets. Raises TemplateFailed when
     the templates fail, PageError or OSError when the page cannot be
     published now; the old page stays in place either way. Returns the
@@ -263,8 +267,13 @@ def _render_template(templates, assets, urls, page_cfg, host) -> str:
     )
     try:
         return env.get_template("index.html").render(
-            asset=asset, page=page_cfg, title=page_cfg["title"], host=host, version=__version__,
-            refresh_ms=int(page_cfg["refresh_s"] * 1000), csp=_meta_csp(),
+            asset=asset,
+            page=page_cfg,
+            title=page_cfg["title"],
+            host=host,
+            version=__version__,
+            refresh_ms=int(page_cfg["refresh_s"] * 1000),
+            csp=_meta_csp(),
         )
     except OSError:
         raise  # a template file unreadable now: may pass

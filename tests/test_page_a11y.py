@@ -17,7 +17,6 @@ import pytest
 
 pytest.importorskip("playwright")
 from playwright.sync_api import expect  # noqa: E402
-
 from test_dashboard import wait_seq  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -74,6 +73,7 @@ def test_live_page_expanded_card_and_filter(live, new_page, theme):
 @pytest.mark.parametrize("theme", THEMES)
 def test_stale_banner(synth_site, new_page, theme):
     import synth
+
     synth_site.write(synth.make(20, refresh_s=0.5, generated_at=time.time() - 120))
     page = open_page(new_page, synth_site.url, theme)
     wait_seq(page, synth_site.seq)
@@ -88,12 +88,23 @@ def test_error_banners_and_unknown_reports(synth_site, new_page, theme):
     """chronyd unreachable: the error banner with hints, the clients-stale
     note over the last known cards, unknown tracking/sources/serverstats."""
     import synth
+
     synth_site.write(synth.make(10, refresh_s=0.5))
     page = open_page(new_page, synth_site.url, theme)
     wait_seq(page, synth_site.seq)
-    down = synth.make(0, refresh_s=0.5, errors=[
-        {"report": r, "message": "cannot talk to chronyd: connection refused", "code": "ECONNREFUSED",
-         "hint": "is chronyd running? systemctl status chronyd"} for r in ("clients", "tracking", "sources")])
+    down = synth.make(
+        0,
+        refresh_s=0.5,
+        errors=[
+            {
+                "report": r,
+                "message": "cannot talk to chronyd: connection refused",
+                "code": "ECONNREFUSED",
+                "hint": "is chronyd running? systemctl status chronyd",
+            }
+            for r in ("clients", "tracking", "sources")
+        ],
+    )
     down["chrony"]["reachable"] = False
     down["tracking"] = down["sources"] = down["serverstats"] = down["serverstats_rate"] = None
     synth_site.write(down)
@@ -119,6 +130,7 @@ def test_fetch_failure_banner(synth_site, new_page, theme):
 @pytest.mark.parametrize("theme", THEMES)
 def test_sources_saturation_nts_and_empty_states(synth_site, new_page, theme):
     import synth
+
     doc = synth.make(30, nts=True, refresh_s=0.5)
     doc["serverstats"]["client_log_records_dropped"] = 77
     synth_site.write(doc)

@@ -52,6 +52,7 @@ def web(tmp_path):
 
 # ---------------------------------------------------------------- item 3: delete only our own files
 
+
 def test_symlinked_assets_is_refused(tmp_path, web, capsys):
     """OUT/assets pointing elsewhere: nothing is written or deleted there, the
     page is not rendered, data.json is untouched, and the log says why."""
@@ -93,14 +94,16 @@ def test_stamp_cannot_steer_deletion(tmp_path, web):
     (outside / "app.js").write_text("x")
     (web / "assets").mkdir()
     (web / "assets" / "abcdef012345").symlink_to(outside)
-    (web / site.STAMP).write_text(f"{site.STAMP_FORMAT}\n'old'\n../../outside/app.js\n/etc/hostname\n"
-                                  "abcdef012345/app.js\n")
+    (web / site.STAMP).write_text(
+        f"{site.STAMP_FORMAT}\n'old'\n../../outside/app.js\n/etc/hostname\nabcdef012345/app.js\n"
+    )
     assert ensure(web, page_cfg(tmp_path), {}) == 0
     assert (outside / "app.js").exists()
     assert (web / "index.html").exists()
 
 
 # ---------------------------------------------------------------- item 13: only template failures are sticky
+
 
 def test_assets_briefly_a_file_is_retried(tmp_path, web):
     cfg, st = page_cfg(tmp_path), {}
@@ -120,6 +123,7 @@ def test_full_disk_is_retried_and_logged_once(tmp_path, web, monkeypatch, capsys
         if full[0]:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
         return real(path, data, *a, **kw)
+
     monkeypatch.setattr(site, "atomic_write", write)
     assert ensure(web, cfg, st) == 1
     assert ensure(web, cfg, st) == 1
@@ -148,6 +152,7 @@ def test_broken_template_is_not_retried_until_it_changes(tmp_path, web, monkeypa
 
 
 # ---------------------------------------------------------------- item 14: is_current checks the files
+
 
 @pytest.mark.parametrize("damage", ["assets", "one file"])
 def test_deleted_assets_are_repaired(tmp_path, web, damage):
@@ -181,8 +186,13 @@ site.ensure_page(sys.argv[1], cfg, "ntp1", {})
 
 def test_temp_files_of_a_killed_render_are_removed(tmp_path, web):
     cfg = page_cfg(tmp_path)
-    r = subprocess.run([sys.executable, "-c", KILL_MID_RENDER, str(web), cfg["page"]["templates_dir"],
-                        cfg["page"]["assets_dir"]], cwd=REPO, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", KILL_MID_RENDER, str(web), cfg["page"]["templates_dir"], cfg["page"]["assets_dir"]],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == -signal.SIGKILL, r.stderr
     leftovers = [p for p in (web / "assets").rglob(".*") if ".tmp-" in p.name]
     assert leftovers  # the kill landed mid-publish
@@ -196,6 +206,7 @@ def test_temp_files_of_a_killed_render_are_removed(tmp_path, web):
 
 # ---------------------------------------------------------------- item 16: the key is encoded
 
+
 @pytest.mark.parametrize("host", ["two\nlines", "evil\n--\nhost", "a\r\nb\u2028c"])
 def test_host_with_separators_renders_once(tmp_path, web, host, monkeypatch):
     cfg, st = page_cfg(tmp_path), {}
@@ -206,4 +217,4 @@ def test_host_with_separators_renders_once(tmp_path, web, host, monkeypatch):
     assert not calls  # current: not rendered again on the next tick
     monkeypatch.undo()
     assert ensure(web, cfg, st, host=host + "!") == 0  # a real change still renders
-    assert ("!" in (web / "index.html").read_text())
+    assert "!" in (web / "index.html").read_text()

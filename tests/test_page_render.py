@@ -8,6 +8,7 @@ import hashlib
 import html.parser
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -15,14 +16,22 @@ from chrony_snap import config, site
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSETS = os.path.join(REPO, "assets")
-FORBIDDEN_JS = ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
-                "new Function", "setTimeout(\"", "setInterval(\"")
+FORBIDDEN_JS = (
+    "innerHTML",
+    "outerHTML",
+    "insertAdjacentHTML",
+    "document.write",
+    "eval(",
+    "new Function",
+    'setTimeout("',
+    'setInterval("',
+)
 
 
 class Page(html.parser.HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.tags = []       # (tag, attrs dict)
+        self.tags = []  # (tag, attrs dict)
         self.stack = []
         self.script_text = []
         self.style_elements = 0
@@ -94,10 +103,11 @@ def test_csp_is_the_servers(page):
     """One source: the page's policy is chrony_snap.nginx.CSP less
     frame-ancestors (which only works as a header)."""
     from chrony_snap import nginx
+
     _, _, p, _ = page
     meta = next(a for t, a in p.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy")["content"]
     assert meta + "; frame-ancestors 'none'" == nginx.CSP
-    template = open(os.path.join(REPO, "templates", "index.html"), encoding="utf-8").read()
+    template = Path(os.path.join(REPO, "templates", "index.html")).read_text(encoding="utf-8")
     assert "default-src" not in template
 
 
@@ -122,7 +132,7 @@ def test_no_external_urls(page):
                 continue
             assert not re.match(r"^[a-z][a-z0-9+.-]*:|^//", v, re.I), (t, k, v)
     for name, path in asset_files():
-        body = open(path, "rb").read()
+        body = Path(path).read_bytes()
         assert b"http:" not in body and b"https:" not in body and b"//cdn" not in body, name
         if name.endswith(".css"):
             assert b"@import" not in body and b"url(" not in body, name
@@ -148,7 +158,7 @@ def test_fingerprinted_asset_directory(page):
     digest = dirs.pop()
     h = hashlib.sha256()
     for rel, path in sorted(asset_files()):
-        data = open(path, "rb").read()
+        data = Path(path).read_bytes()
         h.update(f"{rel}\0{len(data)}\0".encode())
         h.update(data)
         assert (out / "assets" / digest / rel).read_bytes() == data, rel
@@ -166,6 +176,7 @@ def test_every_asset_hash_changes_the_directory(tmp_path):
     """One changed byte in any asset (here a module nothing in the template
     names) moves every URL."""
     import shutil
+
     assets = tmp_path / "assets"
     shutil.copytree(ASSETS, assets)
     cfg = config.defaults()["page"]
@@ -181,7 +192,7 @@ def test_forbidden_js_apis_absent():
     seen = 0
     for rel, path in asset_files():
         if rel.endswith((".js", ".mjs", ".html", ".css")):
-            body = open(path, encoding="utf-8").read()
+            body = Path(path).read_text(encoding="utf-8")
             seen += 1
             for bad in FORBIDDEN_JS:
                 assert bad not in body, (rel, bad)
@@ -191,6 +202,7 @@ def test_forbidden_js_apis_absent():
 def test_forbidden_js_check_sees_subfolders(tmp_path, monkeypatch):
     """The ban above really walks subfolders."""
     import shutil
+
     sub = tmp_path / "assets"
     shutil.copytree(ASSETS, sub)
     (sub / "deep").mkdir()
@@ -206,7 +218,7 @@ def test_every_module_is_reachable_from_app():
     imports = {}
     for rel, path in asset_files():
         if rel.endswith(".js"):
-            imports[rel] = re.findall(r'^import .* from "\./([\w.-]+)";$', open(path, encoding="utf-8").read(), re.M)
+            imports[rel] = re.findall(r'^import .* from "\./([\w.-]+)";$', Path(path).read_text(encoding="utf-8"), re.M)
     reached, todo = set(), ["app.js", "worker.js"]
     while todo:
         m = todo.pop()
@@ -214,12 +226,12 @@ def test_every_module_is_reachable_from_app():
             reached.add(m)
             todo += imports[m]
     assert set(imports) - reached == {"theme.js"}
-    worker = open(os.path.join(ASSETS, "poll.js"), encoding="utf-8").read()
+    worker = Path(os.path.join(ASSETS, "poll.js")).read_text(encoding="utf-8")
     assert 'new Worker(new URL("./worker.js", import.meta.url), { type: "module" })' in worker
 
 
 def test_style_css_is_the_real_one():
-    css = open(os.path.join(ASSETS, "style.css"), encoding="utf-8").read()
+    css = Path(os.path.join(ASSETS, "style.css")).read_text(encoding="utf-8")
     assert "placeholder" not in css
     assert "prefers-color-scheme: dark" in css and '[data-theme="dark"]' in css
     assert "unicode-bidi: isolate" in css and ":focus-visible" in css
@@ -255,8 +267,18 @@ def test_accessibility_landmarks(page):
     assert p.find("main") and p.find("header")
     assert p.find("meta", name="viewport")
     ids = {a.get("id") for _, a in p.tags}
-    for i in ("q", "sort", "dir", "expand-all", "collapse-all", "theme-toggle", "stale-banner",
-              "error-banner", "grid", "health"):
+    for i in (
+        "q",
+        "sort",
+        "dir",
+        "expand-all",
+        "collapse-all",
+        "theme-toggle",
+        "stale-banner",
+        "error-banner",
+        "grid",
+        "health",
+    ):
         assert i in ids, i
     for a in p.find("button"):
         assert a.get("type") == "button"

@@ -12,7 +12,6 @@ import pytest
 
 pytest.importorskip("playwright")
 from playwright.sync_api import expect  # noqa: E402
-
 from test_dashboard import TALL, card as cards_of, wait_seq  # noqa: E402
 
 
@@ -21,6 +20,7 @@ def test_snapshot_without_client_list_is_bad(synth_site, new_page, clients):
     """Not "No clients yet": the error is shown and the last good cards and
     summary stay."""
     import synth
+
     good = synth_site.write(synth.make(12, refresh_s=0.5))
     p = new_page(synth_site.url, viewport=TALL)
     page = p.page
@@ -64,6 +64,7 @@ def test_duplicate_addresses_each_get_a_card(synth_site, new_page):
     """A data.json (broken or hostile) listing one address twice: both rows
     are shown, as the summary counts them; each opens on its own."""
     import synth
+
     doc = synth.make(6, refresh_s=0.5)
     twin = dict(doc["clients"][2], hostname="the-twin.example", status="critical")
     twin["ntp"] = dict(twin["ntp"], packets=99, drops=50)
