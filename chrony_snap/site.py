@@ -281,6 +281,20 @@ def _render_template(templates, assets, urls, page_cfg, host) -> str:
         raise TemplateFailed(f"{type(e).__name__}: {e}") from e
 
 
+def _describe(e: Exception) -> str:
+    if isinstance(e, OSError) and e.errno is not None:
+        where = f" ({e.filename})" if e.filename else ""
+        return f"{type(e).__name__}: {e.strerror or errno.errorcode.get(e.errno, e.errno)}{where}"
+    if isinstance(e, TemplateFailed) and e.__cause__ is not None:
+        return str(e)
+    return f"{type(e).__name__}: {e}"
+
+
+def _log(msg: str):
+    sys.stderr.write(f"chrony-snap: {msg}\n")
+    sys.stderr.flush()
+
+
 def ensure_page(out, cfg, host, st=None) -> int:
     """Render the page when its inputs changed; 1 if it could not be.
 
@@ -312,17 +326,3 @@ def ensure_page(out, cfg, host, st=None) -> int:
     st.pop("page_failed", None)
     st.pop("page_error", None)
     return 0
-
-
-def _describe(e: Exception) -> str:
-    if isinstance(e, OSError) and e.errno is not None:
-        where = f" ({e.filename})" if e.filename else ""
-        return f"{type(e).__name__}: {e.strerror or errno.errorcode.get(e.errno, e.errno)}{where}"
-    if isinstance(e, TemplateFailed) and e.__cause__ is not None:
-        return str(e)
-    return f"{type(e).__name__}: {e}"
-
-
-def _log(msg: str):
-    sys.stderr.write(f"chrony-snap: {msg}\n")
-    sys.stderr.flush()
