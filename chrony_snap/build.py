@@ -264,12 +264,6 @@ def keep_page_current(t: Tick) -> int:
     return site.ensure_page(t.out, t.cfg, t.host, t.st)
 
 
-def ensure_page(out, cfg, host, st=None) -> int:
-    """site.ensure_page (watch.py still calls it here)."""
-    from chrony_snap import site
-    return site.ensure_page(out, cfg, host, st)
-
-
 def remember_state(t: Tick):
     """Log each problem once when it starts and once when it clears; save
     the state for the next tick."""

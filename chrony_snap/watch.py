@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 
-from chrony_snap import build as B, config as C
+from chrony_snap import build as B, config as C, site
 
 DEBOUNCE_S = 0.3   # quiet time after the last file event before re-rendering
 MAX_DELAY_S = 1.5  # ... but never wait longer than this after the first one
@@ -265,7 +265,7 @@ class Watcher:
             os.makedirs(self.out, exist_ok=True)
         except OSError:
             pass  # build() reports an unusable output directory
-        rc = B.ensure_page(self.out, self._cfg, host)
+        rc = site.ensure_page(self.out, self._cfg, host)
         if rc == 0 and self._stamp() != before:
             self.renders += 1
             if reason != "start":

@@ -364,3 +364,19 @@ class PageProbe:
 
     def unexpected_errors(self):
         return [e for e in self.console_errors if not any(re.search(p, e) for p in self.allowed_errors)]
+
+
+# ---------------------------------------------------------------- the page in Chromium
+
+TALL = {"width": 1280, "height": 3400}  # every card of the live site is in view
+
+
+def card(page, address):
+    """The card of one client address (a Playwright locator)."""
+    addr = page.locator(".addr", has_text=re.compile("^" + re.escape(address) + "$"))
+    return page.locator("#grid .card").filter(has=addr)
+
+
+def wait_seq(page, seq):
+    """Wait until the page shows the snapshot with this seq."""
+    page.wait_for_selector(f'html[data-seq="{seq}"]')

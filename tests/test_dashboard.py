@@ -17,10 +17,7 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import expect  # noqa: E402
 
-from helpers import HOSTILE_NAMES, Site, short_dir  # noqa: E402
-
-TALL = {"width": 1280, "height": 3400}  # every card of the live site is in view
-
+from helpers import HOSTILE_NAMES, TALL, Site, card, short_dir, wait_seq  # noqa: E402
 
 # ---------------------------------------------------------------- helpers
 
@@ -67,15 +64,6 @@ def expected_order(clients, key, desc):
 def shown(page):
     """Addresses of the cards in the DOM, in DOM (= display) order."""
     return page.eval_on_selector_all("#grid .card", "els => els.map(e => e.querySelector('.addr').textContent)")
-
-
-def card(page, address):
-    addr = page.locator(".addr", has_text=re.compile("^" + re.escape(address) + "$"))
-    return page.locator("#grid .card").filter(has=addr)
-
-
-def wait_seq(page, seq):
-    page.wait_for_selector(f'html[data-seq="{seq}"]')
 
 
 def fmt(n):
@@ -678,22 +666,29 @@ def test_no_external_requests(live, new_page):
 
 
 def test_screenshots(live, new_page, tmp_path):
-    """Light and dark screenshots of the live page (README's pictures come from
-    here: CHRONY_SNAP_SCREENSHOTS=docs writes them there)."""
+    """Light and dark screenshots of the live page, desktop (1280 wide) and
+    phone (390 wide). README's pictures come from here:
+    CHRONY_SNAP_SCREENSHOTS=docs writes them there."""
     out = os.environ.get("CHRONY_SNAP_SCREENSHOTS") or str(tmp_path)
     os.makedirs(out, exist_ok=True)
-    live.build()
-    d = live.data()
-    crit = next(c["address"] for c in d["clients"] if c["status"] == "critical")
+    sizes = {"": {"width": 1280, "height": 1300}, "phone-": {"width": 390, "height": 1400}}
     for scheme in ("light", "dark"):
-        p = new_page(live.url, viewport={"width": 1440, "height": 1300}, color_scheme=scheme)
-        page = p.page
-        wait_seq(page, d["seq"])
-        page.select_option("#sort", "drops")
-        card(page, crit).locator(".card-head").click()
-        page.mouse.move(0, 0)
-        page.screenshot(path=os.path.join(out, f"screenshot-{scheme}.png"))
-        bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
-        shade = sum(int(x) for x in bg[bg.index("(") + 1 : bg.index(")")].split(",")[:3]) / 3
-        assert (shade > 128) == (scheme == "light"), (scheme, bg)
-        assert os.path.getsize(os.path.join(out, f"screenshot-{scheme}.png")) > 20000
+        for prefix, viewport in sizes.items():
+            live.build()  # a fresh snapshot for each picture: "Live", not stale
+            d = live.data()
+            crit = next(c["address"] for c in d["clients"] if c["status"] == "critical")
+            p = new_page(live.url, viewport=viewport, color_scheme=scheme)
+            page = p.page
+            wait_seq(page, d["seq"])
+            page.select_option("#sort", "drops")
+            if not prefix:  # on a phone the cards start below the first screen
+                card(page, crit).locator(".card-head").click()
+            page.mouse.move(0, 0)
+            path = os.path.join(out, f"screenshot-{prefix}{scheme}.png")
+            page.screenshot(path=path)
+            bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            shade = sum(int(x) for x in bg[bg.index("(") + 1 : bg.index(")")].split(",")[:3]) / 3
+            assert (shade > 128) == (scheme == "light"), (scheme, bg)
+            assert os.path.getsize(path) > 20000
+            # nothing sticks out sideways on a phone
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]

@@ -99,6 +99,18 @@ def test_csp_meta(page):
     assert csp_at < first_load, order
 
 
+def test_csp_is_the_servers(page):
+    """One source: the page's policy is chrony_snap.nginx.CSP less
+    frame-ancestors (which only works as a header)."""
+    from chrony_snap import nginx
+
+    _, _, p, _ = page
+    meta = next(a for t, a in p.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy")["content"]
+    assert meta + "; frame-ancestors 'none'" == nginx.CSP
+    template = Path(os.path.join(REPO, "templates", "index.html")).read_text(encoding="utf-8")
+    assert "default-src" not in template
+
+
 def test_no_inline_script_or_style(page):
     _, text, p, _ = page
     scripts = p.find("script")
@@ -119,44 +131,107 @@ def test_no_external_urls(page):
             if v is None:
                 continue
             assert not re.match(r"^[a-z][a-z0-9+.-]*:|^//", v, re.I), (t, k, v)
-    for name in os.listdir(ASSETS):
-        body = Path(ASSETS, name).read_bytes()
+    for name, path in asset_files():
+        body = Path(path).read_bytes()
         assert b"http:" not in body and b"https:" not in body and b"//cdn" not in body, name
         if name.endswith(".css"):
             assert b"@import" not in body and b"url(" not in body, name
 
 
-def test_fingerprinted_assets(page):
+def asset_files():
+    """Every file under assets/, subfolders included: (relative path, absolute path)."""
+    for root, _, files in os.walk(ASSETS):
+        for f in files:
+            path = os.path.join(root, f)
+            yield os.path.relpath(path, ASSETS).replace(os.sep, "/"), path
+
+
+def test_fingerprinted_asset_directory(page):
+    """All assets live in one directory named by a hash over all of them, so
+    the modules' relative imports (and the worker's URL) resolve inside it and
+    a new page never mixes with old modules."""
     out, _, p, written = page
     urls = [a["src"] for a in p.find("script")] + [a["href"] for a in p.find("link")]
-    assert len(urls) == 5  # favicon, style, theme, model (also the worker), app
-    for u in urls:
-        m = re.fullmatch(r"assets/([\w.-]+)\.([0-9a-f]{12})\.(\w+)", u)
-        assert m, u
-        src = os.path.join(ASSETS, f"{m.group(1)}.{m.group(3)}")
-        data = Path(src).read_bytes()
-        assert hashlib.sha256(data).hexdigest()[:12] == m.group(2)
-        assert (out / u).read_bytes() == data
-    # the app script is deferred; the theme script is not (it runs before first paint)
-    app = next(a for a in p.find("script") if "/app." in a["src"])
-    model = next(a for a in p.find("script") if "/model." in a["src"])
-    theme = next(a for a in p.find("script") if "/theme." in a["src"])
-    assert "defer" in app and "defer" in model and "defer" not in theme
-    srcs = [a["src"] for a in p.find("script")]
-    assert srcs.index(model["src"]) < srcs.index(app["src"])  # deferred scripts run in order
-    assert set(written) == {os.path.basename(u) for u in urls}
+    assert len(urls) == 4  # favicon, style, theme, app (which imports the other modules)
+    dirs = {re.fullmatch(r"assets/([0-9a-f]{12})/[\w.-]+", u).group(1) for u in urls}
+    assert len(dirs) == 1
+    digest = dirs.pop()
+    h = hashlib.sha256()
+    for rel, path in sorted(asset_files()):
+        data = Path(path).read_bytes()
+        h.update(f"{rel}\0{len(data)}\0".encode())
+        h.update(data)
+        assert (out / "assets" / digest / rel).read_bytes() == data, rel
+    assert h.hexdigest()[:12] == digest
+    assert sorted(written) == sorted(f"{digest}/{rel}" for rel, _ in asset_files())
+    # the app is a module (deferred by nature); the theme script is classic and
+    # not deferred (it runs before first paint)
+    app = next(a for a in p.find("script") if a["src"].endswith("/app.js"))
+    theme = next(a for a in p.find("script") if a["src"].endswith("/theme.js"))
+    assert app.get("type") == "module"
+    assert "type" not in theme and "defer" not in theme and "async" not in theme
+
+
+def test_every_asset_hash_changes_the_directory(tmp_path):
+    """One changed byte in any asset (here a module nothing in the template
+    names) moves every URL."""
+    import shutil
+
+    assets = tmp_path / "assets"
+    shutil.copytree(ASSETS, assets)
+    cfg = config.defaults()["page"]
+    first = site.render(str(tmp_path / "a"), cfg, "k", "h", assets=str(assets))
+    (assets / "format.js").write_text((assets / "format.js").read_text() + "\n")
+    second = site.render(str(tmp_path / "b"), cfg, "k", "h", assets=str(assets))
+    assert {w.split("/")[0] for w in first}.isdisjoint(w.split("/")[0] for w in second)
 
 
 def test_forbidden_js_apis_absent():
-    for name in os.listdir(ASSETS):
-        if name.endswith(".js"):
-            body = Path(ASSETS, name).read_text(encoding="utf-8")
+    """No markup sinks anywhere in assets/ (subfolders included): values reach
+    the DOM as text."""
+    seen = 0
+    for rel, path in asset_files():
+        if rel.endswith((".js", ".mjs", ".html", ".css")):
+            body = Path(path).read_text(encoding="utf-8")
+            seen += 1
             for bad in FORBIDDEN_JS:
-                assert bad not in body, (name, bad)
+                assert bad not in body, (rel, bad)
+    assert seen >= 10
+
+
+def test_forbidden_js_check_sees_subfolders(tmp_path, monkeypatch):
+    """The ban above really walks subfolders."""
+    import shutil
+
+    sub = tmp_path / "assets"
+    shutil.copytree(ASSETS, sub)
+    (sub / "deep").mkdir()
+    (sub / "deep" / "x.js").write_text("el.insertAdjacentHTML('beforeend', s);\n")
+    monkeypatch.setattr(__import__(__name__), "ASSETS", str(sub))
+    with pytest.raises(AssertionError):
+        test_forbidden_js_apis_absent()
+
+
+def test_every_module_is_reachable_from_app():
+    """Each module in assets/ is imported by app.js, directly or not (or is
+    the worker or theme.js): no dead file ships."""
+    imports = {}
+    for rel, path in asset_files():
+        if rel.endswith(".js"):
+            imports[rel] = re.findall(r'^import .* from "\./([\w.-]+)";$', Path(path).read_text(encoding="utf-8"), re.M)
+    reached, todo = set(), ["app.js", "worker.js"]
+    while todo:
+        m = todo.pop()
+        if m not in reached:
+            reached.add(m)
+            todo += imports[m]
+    assert set(imports) - reached == {"theme.js"}
+    worker = Path(os.path.join(ASSETS, "poll.js")).read_text(encoding="utf-8")
+    assert 'new Worker(new URL("./worker.js", import.meta.url), { type: "module" })' in worker
 
 
 def test_style_css_is_the_real_one():
-    css = Path(ASSETS, "style.css").read_text(encoding="utf-8")
+    css = Path(os.path.join(ASSETS, "style.css")).read_text(encoding="utf-8")
     assert "placeholder" not in css
     assert "prefers-color-scheme: dark" in css and '[data-theme="dark"]' in css
     assert "unicode-bidi: isolate" in css and ":focus-visible" in css
@@ -178,7 +253,7 @@ def test_autoescape_of_host_and_title(tmp_path):
     assert "&lt;script&gt;" in text
     assert not p.script_text
     assert p.find("html")[0]["data-host"] == host  # attribute round-trips as text
-    assert len(p.find("script")) == 3
+    assert len(p.find("script")) == 2
 
 
 def test_noscript_links_data_json(page):

@@ -153,13 +153,13 @@ def test_edit_break_fix_template_and_seq_cadence(sandbox, short_tmp, site):
         tpl.write_text(original.replace("<h1>", "<h1>EDIT-TWO "))
         wait_for(lambda: "EDIT-TWO" in read(index), 2.0, "fixed template rendered")
 
-        # 4. assets: a changed stylesheet gets a new fingerprinted name in the page
-        css_before = [p for p in os.listdir(out / "assets") if p.startswith("mini.")]
+        # 4. assets: a changed stylesheet gets a new fingerprinted directory in the page
+        dirs_before = set(os.listdir(out / "assets"))
         (a / "mini.css").write_text("body{margin:1px}\n")
         wait_for(
             lambda: (
-                any(p.startswith("mini.") and p not in css_before for p in os.listdir(out / "assets"))
-                and not any(p in read(index) for p in css_before)
+                set(os.listdir(out / "assets")) - dirs_before
+                and not any(f"assets/{d}/" in read(index) for d in dirs_before)
             ),
             2.0,
             "new asset fingerprint",

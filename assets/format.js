@@ -1,0 +1,63 @@
+/* How numbers, durations and times read on the page. NaN (unknown) is "–". */
+
+const integer = new Intl.NumberFormat("en-US");
+
+export function formatInt(n) { return n !== n ? "–" : integer.format(n); }
+
+export function formatRate(x) {
+  if (x !== x) return "–";
+  if (x === 0) return "0/s";
+  if (x >= 1000) return integer.format(Math.round(x)) + "/s";
+  if (x >= 10) return (+x.toFixed(1)) + "/s";
+  if (x >= 0.1) return (+x.toFixed(2)) + "/s";
+  return (+x.toFixed(3)) + "/s";
+}
+
+const UNITS = [[31536000, "y"], [86400, "d"], [3600, "h"], [60, "min"], [1, "s"]];
+
+/* 0.03125 -> "31 ms", 75 -> "1 min 15 s", 90061 -> "1 d 1 h" */
+export function formatDuration(s) {
+  if (s !== s) return "–";
+  if (s < 1) {
+    const ms = s * 1000;
+    return (ms < 10 ? +ms.toFixed(2) : Math.round(ms)) + " ms";
+  }
+  if (s < 60) return (s < 10 && s % 1 ? +s.toFixed(1) : Math.round(s)) + " s";
+  s = Math.round(s);
+  for (let k = 0; k < UNITS.length - 1; k++) {
+    const [unit, name] = UNITS[k];
+    if (s >= unit) {
+      const whole = Math.floor(s / unit), [next, nextName] = UNITS[k + 1];
+      const rest = Math.floor((s - whole * unit) / next);
+      return rest ? `${whole} ${name} ${rest} ${nextName}` : `${whole} ${name}`;
+    }
+  }
+  return s + " s";
+}
+
+export function formatAgo(s) { return s !== s ? "never" : (s < 1 ? "0 s" : formatDuration(s)) + " ago"; }
+
+/* small durations such as offsets and delays, in ns/µs/ms/s, 3 digits */
+export function formatSeconds(x, signed) {
+  if (x !== x) return "–";
+  const a = Math.abs(x);
+  if (a === 0) return "0 s";
+  const [v, unit] = a < 1e-6 ? [x * 1e9, "ns"] : a < 1e-3 ? [x * 1e6, "µs"] : a < 1 ? [x * 1e3, "ms"] : [x, "s"];
+  return (signed && x > 0 ? "+" : "") + (+v.toPrecision(3)) + " " + unit;
+}
+
+export function formatPpm(x) { return x !== x ? "–" : (+x.toPrecision(4)) + " ppm"; }
+
+const pad2 = (n) => String(n).padStart(2, "0");
+
+/* local HH:MM:SS of a time in ms since the epoch */
+export function formatClock(ms) {
+  if (!ms) return "–";
+  const d = new Date(ms);
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+}
+
+export function formatDateTime(ms) {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${formatClock(ms)}`;
+}
