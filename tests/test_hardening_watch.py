@@ -211,9 +211,9 @@ def test_demo_ctrl_c_mid_tick_never_publishes_the_interrupted_tick(short_tmp):
 
 SPIN = """
 import sys
-from chrony_snap import build as B, watch as W
+from chrony_snap import build as B, site, watch as W
 B.build = lambda *a, **k: 0          # no chronyd: only the loop's own waiting runs,
-B.ensure_page = lambda *a, **k: 0    # thousands of times a second
+site.ensure_page = lambda *a, **k: 0  # thousands of times a second
 sys.exit(W.watch(sys.argv[1], config_path=sys.argv[2], interval=1e-5))
 """
 
