@@ -401,7 +401,8 @@ replaced every second.
 
 {table(rows)}
 
-How it is measured. The dashboard fetches and parses data.json in a module worker (assets/worker.js, with assets/model.js)
+How it is measured. The dashboard fetches and parses data.json in a module worker (assets/worker.js,
+with assets/model.js)
 that also builds the columnar client model; only typed arrays (transferred, not copied) and, when
 they changed, the address/hostname strings reach the page's main thread.
 

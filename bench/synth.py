@@ -25,7 +25,7 @@ from chrony_snap.clients import classify  # noqa: E402
 from chrony_snap.config import PRESETS  # noqa: E402
 
 # the default preset, as data.json's status_rule states it
-RULE = dict(zip(("warning_drops", "critical_drops", "critical_drop_ratio"), PRESETS["default"]))
+RULE = dict(zip(("warning_drops", "critical_drops", "critical_drop_ratio"), PRESETS["default"], strict=True))
 
 
 def _v6(i: int) -> str:

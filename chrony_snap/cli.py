@@ -22,14 +22,17 @@ run 'chrony-snap COMMAND --help' for the options of a command.
 """
 
 COMMON = {
-    "--config": ("config_path", str, "FILE", "TOML configuration file (default /etc/chrony-snap/config.toml if it exists)"),
+    "--config": ("config_path", str, "FILE",
+                 "TOML configuration file (default /etc/chrony-snap/config.toml if it exists)"),
     "--chronyc": ("chronyc", str, "PATH", "chronyc binary (config chrony.chronyc; default chronyc on PATH)"),
-    "--socket": ("socket", str, "PATH", "chronyd's Unix command socket, chronyc -h (config chrony.socket; default /run/chrony/chronyd.sock)"),
+    "--socket": ("socket", str, "PATH",
+                 "chronyd's Unix command socket, chronyc -h (config chrony.socket; default /run/chrony/chronyd.sock)"),
     "--state": ("state_dir", str, "DIR", "state between runs: seq, counters, DNS cache (default /var/lib/chrony-snap)"),
 }
 
 COMMANDS = {
-    "build": ({"--out": ("out", str, "DIR", "web root to write data.json, index.html and assets/ into (required)"), **COMMON},
+    "build": ({"--out": ("out", str, "DIR", "web root to write data.json, index.html and assets/ into (required)"),
+               **COMMON},
               ["out"]),
     "watch": ({"--out": ("out", str, "DIR", "web root (required)"), **COMMON,
                "--interval": ("interval", float, "SECONDS", "seconds between snapshots (default 1)")},

@@ -58,6 +58,7 @@ def load_names(path: str, state_dir: str | None, warn):
     by the file's identity and rewritten only then (never in the per-tick
     state).  A file that cannot be used gives an error and no names."""
     import os
+
     from chrony_snap import state as S
     try:
         s = os.stat(path)

@@ -138,7 +138,7 @@ def _counter64(s):
 def _checked(names, checks, cols):
     """Columns -> {name: value}; ValueError naming the first bad field."""
     out = {}
-    for name, check, text in zip(names, checks, cols):
+    for name, check, text in zip(names, checks, cols, strict=False):  # checks may cover more columns
         try:
             out[name] = check(text)
         except ValueError:

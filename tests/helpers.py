@@ -134,15 +134,20 @@ def run_build(out, *, socket=None, state=None, config=None, chronyc=None, extra=
 
 
 def fill_disk(directory: Path) -> Path:
-    """Fill the file system holding `directory` (a small tmpfs in the tests)."""
+    """Fill the file system holding `directory` (a small tmpfs in the tests).
+    Unbuffered, in shrinking chunks: a buffered file would raise ENOSPC again
+    when it is closed, and a large chunk can leave a last page free."""
     filler = Path(directory) / "filler"
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
     return filler
 
 

@@ -117,47 +117,46 @@ def test_watch_recovers_after_a_failing_tick(tmp_path, fake):
     "another chrony-snap run holds .../lock")."""
     cfg = write_config(tmp_path / "c.toml", config_text())
     out = tmp_path / "www"
-    log = open(tmp_path / "watch.log", "w")
-    env = dict(os.environ, **fake.env)
-    p = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chrony_snap",
-            "watch",
-            "--out",
-            str(out),
-            "--config",
-            str(cfg),
-            "--state",
-            str(tmp_path / "st"),
-            "--chronyc",
-            str(FAKE_CHRONYC),
-            "--socket",
-            str(tmp_path / "fake.sock"),
-            "--interval",
-            "0.2",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    try:
-        wait_for(lambda: (out / "data.json").exists(), "the first snapshot")
-        time.sleep(0.05)
-        write_config(cfg, config_text("[output]\ngzp = true\n"))
-        wait_for(lambda: "unknown key output.gzp" in (tmp_path / "watch.log").read_text(), "the config error")
-        seq = json.loads((out / "data.json").read_bytes())["seq"]
-        write_config(cfg, config_text())
-        wait_for(
-            lambda: json.loads((out / "data.json").read_bytes())["seq"] > seq + 1,
-            "a snapshot after the fix",
-            timeout=30,
+    with open(tmp_path / "watch.log", "w") as log:
+        env = dict(os.environ, **fake.env)
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chrony_snap",
+                "watch",
+                "--out",
+                str(out),
+                "--config",
+                str(cfg),
+                "--state",
+                str(tmp_path / "st"),
+                "--chronyc",
+                str(FAKE_CHRONYC),
+                "--socket",
+                str(tmp_path / "fake.sock"),
+                "--interval",
+                "0.2",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
-    finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait(30)
-        log.close()
+        try:
+            wait_for(lambda: (out / "data.json").exists(), "the first snapshot")
+            time.sleep(0.05)
+            write_config(cfg, config_text("[output]\ngzp = true\n"))
+            wait_for(lambda: "unknown key output.gzp" in (tmp_path / "watch.log").read_text(), "the config error")
+            seq = json.loads((out / "data.json").read_bytes())["seq"]
+            write_config(cfg, config_text())
+            wait_for(
+                lambda: json.loads((out / "data.json").read_bytes())["seq"] > seq + 1,
+                "a snapshot after the fix",
+                timeout=30,
+            )
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(30)
     assert "holds" not in (tmp_path / "watch.log").read_text()
 
 
@@ -346,7 +345,7 @@ FOREIGN = {
             st,
             "prev",
             {
-                "boot_id": open("/proc/sys/kernel/random/boot_id").read().strip(),
+                "boot_id": Path("/proc/sys/kernel/random/boot_id").read_text().strip(),
                 "since_boot": 1.0,
                 "clients": {"127.1.0.9": "x", "::1": -(1 << 4000)},
                 "serverstats": {"ntp_packets_received": 1 << 5000},

@@ -210,7 +210,7 @@ class NginxProcess:
                                  http_extra=self.http_extra))
         return conf
 
-    def start(self, timeout: float = 10.0) -> "NginxProcess":
+    def start(self, timeout: float = 10.0) -> NginxProcess:
         if self.proc is not None:
             return self
         if not os.path.isdir(self.root):
@@ -311,7 +311,7 @@ class NginxProcess:
             self._own_dir = False
         self.dir = None
 
-    def __enter__(self) -> "NginxProcess":
+    def __enter__(self) -> NginxProcess:
         return self.start()
 
     def __exit__(self, *exc):

@@ -327,7 +327,8 @@ _ports_lock = threading.Lock()
 
 def _ephemeral_range() -> tuple[int, int]:
     try:
-        lo, hi = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = f.read().split()
         return int(lo), int(hi)
     except (OSError, ValueError):
         return 32768, 60999
@@ -523,7 +524,7 @@ class Sandbox:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def start(self, timeout=10.0) -> "Sandbox":
+    def start(self, timeout=10.0) -> Sandbox:
         """Start chronyd; return once `chronyc -h SOCK tracking` answers.
 
         Raises RuntimeError (with the log tail) if chronyd exits, cannot bind its
@@ -551,7 +552,7 @@ class Sandbox:
         if self.user is not None:
             uid, gid, _g, _n = _user_ids(self.user)
             kw = dict(user=uid, group=gid, extra_groups=[])
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - chronyd's stdout until stop() closes it
         argv = self._argv()
         self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                       stderr=subprocess.STDOUT, close_fds=True, **kw)
@@ -576,8 +577,8 @@ class Sandbox:
                 break
             time.sleep(0.05)
         if problem is None:
-            bad = [l for l in self.log_tail(200).splitlines()
-                   if "Could not open" in l or "Disabled command socket" in l]
+            bad = [line for line in self.log_tail(200).splitlines()
+                   if "Could not open" in line or "Disabled command socket" in line]
             if bad:
                 problem = "chronyd could not bind: " + "; ".join(bad)
         if problem is None:
@@ -641,7 +642,7 @@ class Sandbox:
         except subprocess.TimeoutExpired as e:
             return subprocess.CompletedProcess(argv, 124, e.stdout or "", e.stderr or "")
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc):
@@ -690,11 +691,11 @@ def populate(sandbox, *, clients=300, base="127.10.0.1", limited=10, ipv6=True, 
 
     port = sandbox.ntp_port
     t, (sent, _got) = _ntp_detail(port, plain, per_addr=1)
-    for (_f, a, _d), n in zip(t, sent):
+    for (_f, a, _d), n in zip(t, sent, strict=True):
         rec(a)["ntp_sent"] += n
     if burst:
         t, (sent, _got) = _ntp_detail(port, burst, per_addr=20, wait=0.5, batch=16)
-        for (_f, a, _d), n in zip(t, sent):
+        for (_f, a, _d), n in zip(t, sent, strict=True):
             r = rec(a)
             r["ntp_sent"] += n
             r["burst"] = True
