@@ -23,8 +23,7 @@ def _never():
     return False
 
 
-def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, render_page=True,
-          cancelled=None) -> int:
+def build(out, config_path=None, chronyc=None, socket=None, state_dir=None, render_page=True, cancelled=None) -> int:
     """One tick; returns the exit code.  `cancelled()` is true once our own
     shutdown was requested (watch/demo): such a tick publishes nothing."""
     t0 = time.monotonic()
@@ -245,9 +244,17 @@ def publish(t: Tick, dest, reports) -> bool:
     t.serverstats = reports.get("serverstats")
     ss_rate = snapshot.serverstats_rate(t.serverstats, t.prev_serverstats, t.dt)
     chrony = {"reachable": bool(t.reachable), "version": t.version, "socket": t.ch["socket"] or None}
-    dest.write(snapshot.tail_bytes(
-        cfg=t.cfg, chrony=chrony, reports=reports, summary=t.summary, errors=t.errors,
-        duration_ms=round((time.monotonic() - t.t0) * 1000, 1), ss_rate=ss_rate))
+    dest.write(
+        snapshot.tail_bytes(
+            cfg=t.cfg,
+            chrony=chrony,
+            reports=reports,
+            summary=t.summary,
+            errors=t.errors,
+            duration_ms=round((time.monotonic() - t.t0) * 1000, 1),
+            ss_rate=ss_rate,
+        )
+    )
     if t.cancelled():
         log("stopping: this tick publishes nothing")
         return False
@@ -261,6 +268,7 @@ def publish(t: Tick, dest, reports) -> bool:
 
 def keep_page_current(t: Tick) -> int:
     from chrony_snap import site
+
     return site.ensure_page(t.out, t.cfg, t.host, t.st)
 
 
@@ -281,8 +289,16 @@ def remember_state(t: Tick):
     t.st["seq"] = t.seq
     dns.prune(t.cache, t.now, t.new_prev_clients)
     try:
-        S.save(t.sdir, "prev", {"boot_id": t.boot_id, "since_boot": t.since_boot,
-                                "clients": t.new_prev_clients, "serverstats": t.serverstats})
+        S.save(
+            t.sdir,
+            "prev",
+            {
+                "boot_id": t.boot_id,
+                "since_boot": t.since_boot,
+                "clients": t.new_prev_clients,
+                "serverstats": t.serverstats,
+            },
+        )
         if t.lookups is not None or not t.cache:
             S.save(t.sdir, "dns", t.cache)
         S.save(t.sdir, "state", t.st)

@@ -22,30 +22,56 @@ run 'chrony-snap COMMAND --help' for the options of a command.
 """
 
 COMMON = {
-    "--config": ("config_path", str, "FILE",
-                 "TOML configuration file (default /etc/chrony-snap/config.toml if it exists)"),
+    "--config": (
+        "config_path",
+        str,
+        "FILE",
+        "TOML configuration file (default /etc/chrony-snap/config.toml if it exists)",
+    ),
     "--chronyc": ("chronyc", str, "PATH", "chronyc binary (config chrony.chronyc; default chronyc on PATH)"),
-    "--socket": ("socket", str, "PATH",
-                 "chronyd's Unix command socket, chronyc -h (config chrony.socket; default /run/chrony/chronyd.sock)"),
+    "--socket": (
+        "socket",
+        str,
+        "PATH",
+        "chronyd's Unix command socket, chronyc -h (config chrony.socket; default /run/chrony/chronyd.sock)",
+    ),
     "--state": ("state_dir", str, "DIR", "state between runs: seq, counters, DNS cache (default /var/lib/chrony-snap)"),
 }
 
 COMMANDS = {
-    "build": ({"--out": ("out", str, "DIR", "web root to write data.json, index.html and assets/ into (required)"),
-               **COMMON},
-              ["out"]),
-    "watch": ({"--out": ("out", str, "DIR", "web root (required)"), **COMMON,
-               "--interval": ("interval", float, "SECONDS", "seconds between snapshots (default 1)")},
-              ["out"]),
-    "nginx-config": ({"--root": ("root", str, "DIR", "the web root chrony-snap writes (required)"),
-                      "--listen": ("listen", str, "ADDR", "nginx listen directive (default 80)"),
-                      "--server-name": ("server_name", str, "NAME", "server_name (default _)")},
-                     ["root"]),
-    "demo": ({"--port": ("port", int, "PORT", "HTTP port on 127.0.0.1 (default 8080)"),
-              "--clients": ("clients", int, "N", "synthetic NTP clients (default 300)"),
-              "--dir": ("dir", str, "DIR", "working directory, kept afterwards (default: a new one under /tmp, "
-                                           "removed on exit)")},
-             []),
+    "build": (
+        {"--out": ("out", str, "DIR", "web root to write data.json, index.html and assets/ into (required)"), **COMMON},
+        ["out"],
+    ),
+    "watch": (
+        {
+            "--out": ("out", str, "DIR", "web root (required)"),
+            **COMMON,
+            "--interval": ("interval", float, "SECONDS", "seconds between snapshots (default 1)"),
+        },
+        ["out"],
+    ),
+    "nginx-config": (
+        {
+            "--root": ("root", str, "DIR", "the web root chrony-snap writes (required)"),
+            "--listen": ("listen", str, "ADDR", "nginx listen directive (default 80)"),
+            "--server-name": ("server_name", str, "NAME", "server_name (default _)"),
+        },
+        ["root"],
+    ),
+    "demo": (
+        {
+            "--port": ("port", int, "PORT", "HTTP port on 127.0.0.1 (default 8080)"),
+            "--clients": ("clients", int, "N", "synthetic NTP clients (default 300)"),
+            "--dir": (
+                "dir",
+                str,
+                "DIR",
+                "working directory, kept afterwards (default: a new one under /tmp, removed on exit)",
+            ),
+        },
+        [],
+    ),
     "schema": ({}, []),
 }
 
@@ -59,6 +85,7 @@ def parse_args(argv):
         raise UsageError(USAGE)
     if argv[0] in ("-V", "--version"):
         from chrony_snap import __version__
+
         print(f"chrony-snap {__version__}")
         raise SystemExit(0)
     cmd = argv[0]
@@ -95,8 +122,10 @@ def parse_args(argv):
 
 def command_help(cmd):
     spec, required = COMMANDS[cmd]
-    lines = [f"usage: chrony-snap {cmd} " + " ".join(
-        (f"{k} {v[2]}" if v[0] in required else f"[{k} {v[2]}]") for k, v in spec.items())]
+    lines = [
+        f"usage: chrony-snap {cmd} "
+        + " ".join((f"{k} {v[2]}" if v[0] in required else f"[{k} {v[2]}]") for k, v in spec.items())
+    ]
     for k, v in spec.items():
         lines.append(f"  {k} {v[2]}\n      {v[3]}")
     return "\n".join(lines)
@@ -113,13 +142,22 @@ def main(argv=None):
         return 0 if helpful else 2
     if cmd == "build":
         from chrony_snap.build import build
+
         return build(o["out"], o["config_path"], o["chronyc"], o["socket"], o["state_dir"])
     if cmd == "watch":
         from chrony_snap.watch import watch
-        return watch(o["out"], o["config_path"], o["chronyc"], o["socket"], o["state_dir"],
-                     1.0 if o["interval"] is None else o["interval"])
+
+        return watch(
+            o["out"],
+            o["config_path"],
+            o["chronyc"],
+            o["socket"],
+            o["state_dir"],
+            1.0 if o["interval"] is None else o["interval"],
+        )
     if cmd == "nginx-config":
         from chrony_snap.nginx import site_config
+
         try:
             text = site_config(o["root"], o["listen"] or "80", o["server_name"] or "_")
         except ValueError as e:
@@ -129,9 +167,11 @@ def main(argv=None):
         return 0
     if cmd == "demo":
         from chrony_snap.demo import demo
+
         return demo(port=o["port"] or 8080, clients=o["clients"] or 300, workdir=o["dir"])
     if cmd == "schema":
         from chrony_snap.schema import SCHEMA_PATH
+
         print(SCHEMA_PATH)
         return 0
     return 2

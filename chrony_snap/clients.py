@@ -14,8 +14,8 @@ from chrony_snap.jsonenc import string
 from chrony_snap.parse import ADDR_CHARS, INTERVAL_JSON, status_line
 
 STATUSES = ("ok", "warning", "critical")
-MAX_ADDR = 45        # the longest IPv6 text form
-MAX_DIGITS = 19      # so every counter is < 10**19 < 2**64
+MAX_ADDR = 45  # the longest IPv6 text form
+MAX_DIGITS = 19  # so every counter is < 10**19 < 2**64
 MAX_STATUS_LINES = 8
 
 
@@ -108,12 +108,11 @@ def _nts_json(k):
 
 _CMD_NONE_JSON = ',"cmd":{"packets":0,"drops":0,"interval_s":null,"last_seen_s":null}'
 # "family" and "status" of a client, indexed by ":" in address: (IPv4, IPv6)
-_FAMILY_STATUS = tuple(
-    tuple(f'"family":"{fam}","status":"{st}"' for fam in ("ipv4", "ipv6")) for st in STATUSES)
+_FAMILY_STATUS = tuple(tuple(f'"family":"{fam}","status":"{st}"' for fam in ("ipv4", "ipv6")) for st in STATUSES)
 _NO_RULE = {"critical_drops": 0, "critical_drop_ratio": 0.0, "warning_drops": 0}  # parse_nts
-PACK = 40                       # previous counters packed in one int: packets << 40 | drops
+PACK = 40  # previous counters packed in one int: packets << 40 | drops
 PACK_MASK = (1 << PACK) - 1
-_NO_KEY = object()              # equal to nothing a state file can hold
+_NO_KEY = object()  # equal to nothing a state file can hold
 
 
 class ClientEncoder:
@@ -124,11 +123,11 @@ class ClientEncoder:
     def __init__(self, nts, prev, dt, rule, names, static, sink):
         self.nts, self.prev, self.dt, self.rule = nts, prev, dt, rule
         self.names, self.static = names, static
-        self.sink = sink        # gets the clients' UTF-8 JSON, batch by batch, comma-separated
+        self.sink = sink  # gets the clients' UTF-8 JSON, batch by batch, comma-separated
         self.n = 0
         self.new_prev = {}
         self.rejects = Rejects()
-        self.other_of = None    # {address: last four columns} instead of encoding (parse_nts)
+        self.other_of = None  # {address: last four columns} instead of encoding (parse_nts)
         self.counts = [0] * 7  # n_warn, n_crit, v6, active, tot_n, tot_d, tot_c
         self.tot_cd = 0
         self.sums = [0.0, 0.0]

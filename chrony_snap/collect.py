@@ -18,6 +18,7 @@ class Report:
     """One chronyc report: its command, which deadline bounds it, its parser
     (text -> (value, problems)), how much output it may print, and whether
     an empty reply is a valid answer."""
+
     __slots__ = ("name", "command", "deadline_key", "parse", "cap", "empty_ok")
 
     def __init__(self, name, command, deadline_key, parse, cap, empty_ok):
@@ -29,15 +30,18 @@ class Report:
 # into the encoder (clients.py) as chronyc prints it; its cap bounds what a
 # runaway chronyc can make the tick read; `clients -k` is buffered whole
 # (100k clients print ~7 MB).
-REPORTS = {r.name: r for r in (
-    Report("clients", "clients", "clients_deadline_s", None, 256 * MIB, True),
-    Report("tracking", "tracking", "reports_deadline_s", parse.parse_tracking, 64 * KIB, False),
-    Report("sources", "sources", "reports_deadline_s", parse.parse_sources, 4 * MIB, True),
-    Report("sourcestats", "sourcestats", "reports_deadline_s", parse.parse_sourcestats, 4 * MIB, True),
-    Report("serverstats", "serverstats", "reports_deadline_s", parse.parse_serverstats, 64 * KIB, False),
-    Report("activity", "activity", "reports_deadline_s", parse.parse_activity, 64 * KIB, False),
-    Report("clients_nts", "clients -k", "clients_deadline_s", clients.parse_nts, 64 * MIB, True),
-)}
+REPORTS = {
+    r.name: r
+    for r in (
+        Report("clients", "clients", "clients_deadline_s", None, 256 * MIB, True),
+        Report("tracking", "tracking", "reports_deadline_s", parse.parse_tracking, 64 * KIB, False),
+        Report("sources", "sources", "reports_deadline_s", parse.parse_sources, 4 * MIB, True),
+        Report("sourcestats", "sourcestats", "reports_deadline_s", parse.parse_sourcestats, 4 * MIB, True),
+        Report("serverstats", "serverstats", "reports_deadline_s", parse.parse_serverstats, 64 * KIB, False),
+        Report("activity", "activity", "reports_deadline_s", parse.parse_activity, 64 * KIB, False),
+        Report("clients_nts", "clients -k", "clients_deadline_s", clients.parse_nts, 64 * MIB, True),
+    )
+}
 CONNECT_FAILED = "Could not open connection to daemon"
 
 
@@ -54,8 +58,13 @@ def argv_for(cfg_chrony: dict, command: str) -> list:
 def start(cfg_chrony: dict):
     """Start one chronyc per report; returns a runner.Running to wait() on
     (a context manager: whatever still runs on exit is killed and reaped)."""
-    return run_start([(r.name, argv_for(cfg_chrony, r.command), cfg_chrony[r.deadline_key], r.cap)
-                      for r in REPORTS.values() if r.name != "clients_nts" or cfg_chrony["nts_ke"]])
+    return run_start(
+        [
+            (r.name, argv_for(cfg_chrony, r.command), cfg_chrony[r.deadline_key], r.cap)
+            for r in REPORTS.values()
+            if r.name != "clients_nts" or cfg_chrony["nts_ke"]
+        ]
+    )
 
 
 def socket_state(path: str) -> str:
@@ -115,20 +124,28 @@ def sane_version(v) -> bool:
 
 def _hint_socket(report, sock, state):
     if state == "absent":
-        return (f"chronyd's command socket {sock} does not exist",
-                "Is chronyd running (systemctl status chrony / chronyd)? Check bindcmdaddress in "
-                "chrony.conf and chrony-snap's --socket / chrony.socket.")
+        return (
+            f"chronyd's command socket {sock} does not exist",
+            "Is chronyd running (systemctl status chrony / chronyd)? Check bindcmdaddress in "
+            "chrony.conf and chrony-snap's --socket / chrony.socket.",
+        )
     if state == "denied":
-        return (f"no permission to use chronyd's command socket {sock}",
-                "Run chrony-snap as a member of chronyd's group (_chrony on Debian/Ubuntu, chrony on "
-                "RHEL/Fedora); the socket and its directory must be group-writable (chronyc creates its "
-                "reply socket there): see docs/production.md for the chrony.service drop-in.")
+        return (
+            f"no permission to use chronyd's command socket {sock}",
+            "Run chrony-snap as a member of chronyd's group (_chrony on Debian/Ubuntu, chrony on "
+            "RHEL/Fedora); the socket and its directory must be group-writable (chronyc creates its "
+            "reply socket there): see docs/production.md for the chrony.service drop-in.",
+        )
     if state == "present":
-        return (f"chronyd is not answering on {sock}",
-                "The socket file exists but nothing accepts on it: chronyd has stopped or crashed "
-                "(systemctl status chrony), or the socket belongs to another user.")
-    return ("could not open a connection to chronyd",
-            "Check that chronyd is running and that --socket / chrony.socket is right.")
+        return (
+            f"chronyd is not answering on {sock}",
+            "The socket file exists but nothing accepts on it: chronyd has stopped or crashed "
+            "(systemctl status chrony), or the socket belongs to another user.",
+        )
+    return (
+        "could not open a connection to chronyd",
+        "Check that chronyd is running and that --socket / chrony.socket is right.",
+    )
 
 
 def diagnose(report: str, res, cfg_chrony: dict, sock_state: str, deadline: float):
@@ -140,15 +157,26 @@ def diagnose(report: str, res, cfg_chrony: dict, sock_state: str, deadline: floa
     cmd = REPORTS[report].command
     sock = cfg_chrony["socket"]
     if res.spawn_error:
-        return _err(report, res.spawn_error, None,
-                    "Install chrony (it provides chronyc) or point chrony.chronyc / --chronyc at it."), None
+        return _err(
+            report,
+            res.spawn_error,
+            None,
+            "Install chrony (it provides chronyc) or point chrony.chronyc / --chronyc at it.",
+        ), None
     if res.timed_out:
-        return _err(report, f"chronyc {cmd} did not finish within {deadline:g} s", "timeout",
-                    "chronyd is hung or overloaded; a very large client list may need a higher "
-                    "chrony.clients_deadline_s."), False
+        return _err(
+            report,
+            f"chronyc {cmd} did not finish within {deadline:g} s",
+            "timeout",
+            "chronyd is hung or overloaded; a very large client list may need a higher chrony.clients_deadline_s.",
+        ), False
     if res.overflow:
-        return _err(report, f"chronyc {cmd} printed more than {REPORTS[report].cap // KIB} KiB; stopped",
-                    "overflow", f"Run 'chronyc -c -n {cmd}' by hand: chronyc or chronyd is misbehaving."), None
+        return _err(
+            report,
+            f"chronyc {cmd} printed more than {REPORTS[report].cap // KIB} KiB; stopped",
+            "overflow",
+            f"Run 'chronyc -c -n {cmd}' by hand: chronyc or chronyd is misbehaving.",
+        ), None
     out = res.out.decode("utf-8", "replace")
     err = res.err.decode("utf-8", "replace").strip()
     status = parse.first_status(out)
@@ -159,21 +187,30 @@ def diagnose(report: str, res, cfg_chrony: dict, sock_state: str, deadline: floa
         code, text = status
         msg = f"{code} {text}"
         if code == "506":
-            return _err(report, msg, code,
-                        "chronyd did not answer: it is stopped, hung, or not listening on "
-                        f"{sock or 'its default command socket/port'}."), False
+            return _err(
+                report,
+                msg,
+                code,
+                "chronyd did not answer: it is stopped, hung, or not listening on "
+                f"{sock or 'its default command socket/port'}.",
+            ), False
         if code == "501":
             if report.startswith("clients") or report == "serverstats":
-                hint = ("chronyd allows clients/serverstats only on its Unix socket: point chrony-snap at it "
-                        "(--socket /run/chrony/chronyd.sock) as a member of chronyd's group (_chrony on Debian, "
-                        "chrony on RHEL), or on chrony >= 4.7 add 'opencommands clients serverstats' to chrony.conf.")
+                hint = (
+                    "chronyd allows clients/serverstats only on its Unix socket: point chrony-snap at it "
+                    "(--socket /run/chrony/chronyd.sock) as a member of chronyd's group (_chrony on Debian, "
+                    "chrony on RHEL), or on chrony >= 4.7 add 'opencommands clients serverstats' to chrony.conf."
+                )
             else:
                 hint = "chronyd refused this command from chrony-snap's address: check cmdallow in chrony.conf."
             return _err(report, msg, code, hint), True
         if code == "519":
-            return _err(report, msg, code,
-                        "chronyd runs with 'noclientlog' (or clientloglimit 0): remove it so chronyd "
-                        "records its clients."), True
+            return _err(
+                report,
+                msg,
+                code,
+                "chronyd runs with 'noclientlog' (or clientloglimit 0): remove it so chronyd records its clients.",
+            ), True
         return _err(report, msg, code, f"Run 'chronyc -n {cmd}' by hand to see more."), True
     if res.rc != 0:
         detail = err.splitlines()[-1] if err else f"chronyc exited with status {res.rc}"
@@ -181,8 +218,12 @@ def diagnose(report: str, res, cfg_chrony: dict, sock_state: str, deadline: floa
     if not out.strip():  # says nothing about chronyd; an error where an answer always has lines
         if REPORTS[report].empty_ok:
             return None, None
-        return _err(report, f"chronyc {cmd} printed nothing", "empty",
-                    f"chronyc exited without an answer; run 'chronyc -c -n {cmd}' by hand to see more."), None
+        return _err(
+            report,
+            f"chronyc {cmd} printed nothing",
+            "empty",
+            f"chronyc exited without an answer; run 'chronyc -c -n {cmd}' by hand to see more.",
+        ), None
     return None, True
 
 
@@ -191,7 +232,10 @@ def _err(report, message, code, hint):
 
 
 def garbage_error(report: str, problems: list):
-    return _err(report, problems[0] if len(problems) == 1 else f"{problems[0]} (+{len(problems) - 1} more)",
-                "unparsable",
-                "chronyc printed output chrony-snap does not understand; check 'chronyc --version' "
-                "against the supported versions in README.md and report it.")
+    return _err(
+        report,
+        problems[0] if len(problems) == 1 else f"{problems[0]} (+{len(problems) - 1} more)",
+        "unparsable",
+        "chronyc printed output chrony-snap does not understand; check 'chronyc --version' "
+        "against the supported versions in README.md and report it.",
+    )

@@ -120,6 +120,7 @@ def resolve_status(cfg: dict) -> dict:
 
 def parse_raw(text: str) -> dict:
     import tomllib
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -132,6 +133,7 @@ def parse_text(text: str) -> dict:
 
 def _read_raw(path: str) -> dict:
     from chrony_snap.state import read_regular
+
     try:
         data = read_regular(path, MAX_SIZE)
     except OSError as e:
@@ -183,6 +185,7 @@ def load_cached(path: str | None, cache):
 
 def identity(path: str | None):
     import os
+
     if path is None:
         path = DEFAULT_PATH
         if not os.path.exists(path):

@@ -83,11 +83,9 @@ def _run(shutdown, port, clients, workdir) -> int:
         if first != 0:
             raise RuntimeError("the first snapshot failed (see above)")
         try:
-            web = NginxProcess(out, port, workdir=os.path.join(workdir, "nginx"),
-                               die_with_parent=True).start()
+            web = NginxProcess(out, port, workdir=os.path.join(workdir, "nginx"), die_with_parent=True).start()
         except PortInUse:
-            raise RuntimeError(f"port {port} on 127.0.0.1 is busy: "
-                               f"try chrony-snap demo --port {port + 1}") from None
+            raise RuntimeError(f"port {port} on 127.0.0.1 is busy: try chrony-snap demo --port {port + 1}") from None
         traffic = Traffic(sb, [a for a, v in sent.items() if a != "::1" and not v["cmd_sent"]], stop)
         traffic.start()
         say(f"nginx (pid {web.pid}) serving {out}")

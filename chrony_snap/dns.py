@@ -27,6 +27,7 @@ class Lookups:
 
 def _resolve(addr, results):
     import socket
+
     # gethostbyaddr, not getnameinfo: some CPython builds (Debian 12's 3.11.2)
     # hold the GIL inside getnameinfo, so a dead resolver would stall the tick
     try:
@@ -60,6 +61,7 @@ def load_names(path: str, state_dir: str | None, warn):
     import os
 
     from chrony_snap import state as S
+
     try:
         s = os.stat(path)
         ident = [path, s.st_ino, s.st_size, s.st_mtime_ns]
@@ -92,18 +94,26 @@ def load_names(path: str, state_dir: str | None, warn):
 
 
 def _names_error(path, why):
-    return {"report": "dns", "message": f"dns.names_file {path}: {why}", "code": "names_file",
-            "hint": "dns.names_file must name a readable regular UTF-8 file of 'ADDRESS NAME' lines "
-                    "(like /etc/hosts); fix the file, its path or its permissions, or set it to \"\"."}
+    return {
+        "report": "dns",
+        "message": f"dns.names_file {path}: {why}",
+        "code": "names_file",
+        "hint": "dns.names_file must name a readable regular UTF-8 file of 'ADDRESS NAME' lines "
+        '(like /etc/hosts); fix the file, its path or its permissions, or set it to "".',
+    }
 
 
 def valid_cache(cache: dict) -> dict:
     """The name cache as read from a state file, keeping only sane entries."""
     ok = {}
     for a, e in cache.items():
-        if (a.__class__ is str and e.__class__ is tuple and len(e) == 2
-                and (e[0] is None or (e[0].__class__ is str and len(e[0]) <= MAX_NAME))
-                and e[1].__class__ in (int, float)):
+        if (
+            a.__class__ is str
+            and e.__class__ is tuple
+            and len(e) == 2
+            and (e[0] is None or (e[0].__class__ is str and len(e[0]) <= MAX_NAME))
+            and e[1].__class__ in (int, float)
+        ):
             ok[a] = e
     return ok
 
@@ -133,6 +143,7 @@ def start(cache: dict, addresses, now: float, cfg: dict, backoff_until: float, s
     if not todo:
         return None
     import threading
+
     results = []
     threads = []
     for a in todo:

@@ -26,39 +26,39 @@ NO_INTERVAL = "127"
 NEVER = "4294967295"
 
 TRACKING = (
-    "reference_id",        # hex, e.g. 7F000001
-    "reference_address",   # IP address, empty for a local reference / refclock
+    "reference_id",  # hex, e.g. 7F000001
+    "reference_address",  # IP address, empty for a local reference / refclock
     "stratum",
-    "ref_time",            # seconds since the epoch (UTC)
-    "system_time_s",       # chronyd's correction: negative = system clock fast of NTP time
+    "ref_time",  # seconds since the epoch (UTC)
+    "system_time_s",  # chronyd's correction: negative = system clock fast of NTP time
     "last_offset_s",
     "rms_offset_s",
-    "frequency_ppm",       # negative = slow
+    "frequency_ppm",  # negative = slow
     "residual_freq_ppm",
     "skew_ppm",
     "root_delay_s",
     "root_dispersion_s",
     "update_interval_s",
-    "leap_status",         # Normal | Insert second | Delete second | Not synchronised
+    "leap_status",  # Normal | Insert second | Delete second | Not synchronised
 )
 
 SOURCES = (
-    "mode",                # ^ server, = peer, # reference clock
-    "state",               # * + - ? x ~
+    "mode",  # ^ server, = peer, # reference clock
+    "state",  # * + - ? x ~
     "address",
     "stratum",
     "poll_log2",
-    "reach",               # octal text, e.g. 377
+    "reach",  # octal text, e.g. 377
     "last_rx_s",
-    "offset_s",            # last sample, adjusted
+    "offset_s",  # last sample, adjusted
     "measured_offset_s",
     "error_s",
 )
 
 SOURCESTATS = (
     "address",
-    "samples",             # NP
-    "runs",                # NR
+    "samples",  # NP
+    "runs",  # NR
     "span_s",
     "frequency_ppm",
     "freq_skew_ppm",
@@ -113,9 +113,9 @@ SOURCE_STATES = {
 }
 
 # What chronyc can print, for parse.py's field checks (chrony's client.c, ntp_core.c)
-U32_LIMIT = 2 ** 32  # %u / %U print a uint32_t
-U64_LIMIT = 2 ** 64  # %Q prints a uint64_t (serverstats since chrony 4.4)
-MAX_STRATUM = 16     # NTP_MAX_STRATUM
+U32_LIMIT = 2**32  # %u / %U print a uint32_t
+U64_LIMIT = 2**64  # %Q prints a uint64_t (serverstats since chrony 4.4)
+MAX_STRATUM = 16  # NTP_MAX_STRATUM
 # ntp_core.c clamps NTP sources to MIN_POLL -6 .. MAX_POLL 24; one step lower
 # leaves room for a reference clock's sub-second poll
 POLL_RANGE = range(-7, 25)

@@ -64,4 +64,3 @@ def _enc(o, w):
         w("]")
     else:
         raise TypeError(f"cannot encode {c.__name__} as JSON")
-

@@ -39,9 +39,11 @@ import os
 
 # Same policy as the page's <meta http-equiv="Content-Security-Policy">, plus
 # frame-ancestors (only effective as a header).
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'none'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 
 SECURITY_HEADERS = (
     ("Content-Security-Policy", CSP),
@@ -52,7 +54,7 @@ SECURITY_HEADERS = (
     ("Cross-Origin-Resource-Policy", "same-origin"),
 )
 
-_BAD = set('"\'\\;{}$#') | {"\n", "\r", "\t", "\0"}
+_BAD = set("\"'\\;{}$#") | {"\n", "\r", "\t", "\0"}
 
 
 def check_value(what: str, value: str, allow_space: bool = False) -> str:
@@ -76,14 +78,40 @@ def _headers(indent: str, cache_control: str | None = None) -> str:
 
 # Never a web root: nginx would serve what lies below.  A root equal to one of
 # these, or above one (such as / or /var), is refused ...
-SYSTEM_DIRS = ("/etc", "/bin", "/boot", "/dev", "/home", "/lib", "/lib32", "/lib64", "/libx32",
-               "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp",
-               "/usr", "/var", "/var/lib", "/var/log", "/var/cache", "/var/backups", "/var/mail",
-               "/var/spool", "/var/tmp", "/var/www")
+SYSTEM_DIRS = (
+    "/etc",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/var/lib",
+    "/var/log",
+    "/var/cache",
+    "/var/backups",
+    "/var/mail",
+    "/var/spool",
+    "/var/tmp",
+    "/var/www",
+)
 # ... and so is anything inside these (configuration, kernel and process
 # views, homes, chrony-snap's own state directory).
-PRIVATE_TREES = ("/boot", "/dev", "/etc", "/home", "/proc", "/root", "/run", "/sys",
-                 "/var/lib/chrony-snap", "/var/log")
+PRIVATE_TREES = ("/boot", "/dev", "/etc", "/home", "/proc", "/root", "/run", "/sys", "/var/lib/chrony-snap", "/var/log")
 
 
 def _within(path: str, top: str) -> bool:
@@ -99,13 +127,16 @@ def check_root(root: str) -> str:
         raise ValueError(f"--root: must be an absolute path, got {root!r}")
     root = os.path.normpath(root)
     for path in dict.fromkeys((root, os.path.realpath(root))):
-        bad = next((d for d in SYSTEM_DIRS if _within(d, path)), None) or \
-            next((d for d in PRIVATE_TREES if _within(path, d)), None)
+        bad = next((d for d in SYSTEM_DIRS if _within(d, path)), None) or next(
+            (d for d in PRIVATE_TREES if _within(path, d)), None
+        )
         if bad:
             shown = root if path == root else f"{root} (= {path})"
-            raise ValueError(f"--root: refusing {shown}: nginx would serve {bad} (a system or private "
-                             "directory); give the web root a directory of its own, such as "
-                             "/var/www/chrony-snap")
+            raise ValueError(
+                f"--root: refusing {shown}: nginx would serve {bad} (a system or private "
+                "directory); give the web root a directory of its own, such as "
+                "/var/www/chrony-snap"
+            )
     return root
 
 
@@ -184,5 +215,3 @@ server {{
     }}
 }}
 """
-
-

@@ -14,7 +14,7 @@ thousands of digits); a row with such a field is reported, not published.
 from chrony_snap import fields as F
 
 # log2 interval text -> seconds, as JSON text (127 = no interval)
-INTERVAL_JSON = {str(n): (repr(2.0 ** n) if n < 0 else str(2 ** n)) for n in range(-32, 32)}
+INTERVAL_JSON = {str(n): (repr(2.0**n) if n < 0 else str(2**n)) for n in range(-32, 32)}
 INTERVAL_JSON[F.NO_INTERVAL] = "null"
 
 
@@ -66,6 +66,7 @@ def _bad(report, line, why):
 # Field checkers: chronyc's text -> value, ValueError for anything chronyc
 # would not print.  Lengths are checked before int()/float() see the text.
 
+
 def _uint(s, limit=F.U32_LIMIT):
     """%u / %U / %Q: ASCII digits, below `limit` (2**32, or 2**64 for %Q)."""
     if 0 < len(s) <= 20 and s.isascii() and s.isdigit():
@@ -80,8 +81,12 @@ def _fixed(s):
     doubles in a 32-bit float format (below 2**63: 19 digits) and
     chronyc prints at most 9 decimals."""
     whole, dot, frac = (s[1:] if s[:1] == "-" else s).partition(".")
-    if (0 < len(whole) <= 20 and whole.isascii() and whole.isdigit()
-            and (not dot or (0 < len(frac) <= 9 and frac.isascii() and frac.isdigit()))):
+    if (
+        0 < len(whole) <= 20
+        and whole.isascii()
+        and whole.isdigit()
+        and (not dot or (0 < len(frac) <= 9 and frac.isascii() and frac.isdigit()))
+    ):
         return float(s)
     raise ValueError
 
@@ -176,8 +181,11 @@ def parse_tracking(text: str):
         except ValueError as e:
             problems.append(_bad("tracking", line, f"bad value {e}"))
             continue
-        out = {"reference_id": row["reference_id"], "reference_name": _ascii_refid(row["reference_id"]),
-               "reference_address": row["reference_address"] or None}
+        out = {
+            "reference_id": row["reference_id"],
+            "reference_name": _ascii_refid(row["reference_id"]),
+            "reference_address": row["reference_address"] or None,
+        }
         for k in F.TRACKING[2:]:
             out[k] = row[k]
         return out, problems
@@ -209,7 +217,7 @@ def _source(r):
         "address": r["address"],
         "stratum": r["stratum"],
         "poll_log2": poll,
-        "poll_s": 2 ** poll if poll >= 0 else 2.0 ** poll,
+        "poll_s": 2**poll if poll >= 0 else 2.0**poll,
         "reach": r["reach"],
         "last_rx_s": None if r["last_rx_s"] == _NEVER else r["last_rx_s"],
         "offset_s": r["offset_s"],
@@ -246,13 +254,13 @@ def _counters(report, text, names_for, checks, expected):
 def parse_serverstats(text: str):
     """Map by field count: 5 (chrony < 4.0), 8 (4.0-4.1), 11 (4.2-4.3), 17 (4.4+).
     chrony 4.4+ prints 64-bit counters (%Q)."""
-    return _counters("serverstats", text, F.SERVERSTATS_BY_COUNT.get, (_counter64,) * len(F.SERVERSTATS),
-                     "one of 5, 8, 11, 17")
+    return _counters(
+        "serverstats", text, F.SERVERSTATS_BY_COUNT.get, (_counter64,) * len(F.SERVERSTATS), "one of 5, 8, 11, 17"
+    )
 
 
 def parse_activity(text: str):
-    return _counters("activity", text, {len(F.ACTIVITY): F.ACTIVITY}.get, (_uint,) * len(F.ACTIVITY),
-                     len(F.ACTIVITY))
+    return _counters("activity", text, {len(F.ACTIVITY): F.ACTIVITY}.get, (_uint,) * len(F.ACTIVITY), len(F.ACTIVITY))
 
 
 ADDR_CHARS = "0123456789abcdefABCDEF.:"  # all an address printed by chronyc -n can contain

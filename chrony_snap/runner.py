@@ -28,8 +28,10 @@ class Result:
         self.spawn_error = None
 
     def __repr__(self):
-        return (f"Result({self.name!r}, rc={self.rc}, timed_out={self.timed_out}, overflow={self.overflow}, "
-                f"spawn_error={self.spawn_error!r}, out={self.out[:60]!r}, err={self.err[:60]!r})")
+        return (
+            f"Result({self.name!r}, rc={self.rc}, timed_out={self.timed_out}, overflow={self.overflow}, "
+            f"spawn_error={self.spawn_error!r}, out={self.out[:60]!r}, err={self.err[:60]!r})"
+        )
 
 
 _WHICH = {}
@@ -71,8 +73,7 @@ def run_all(jobs, sinks=None):
 
 
 class _Child:
-    __slots__ = ("res", "pid", "deadline", "cap", "out_fd", "err_fd", "fds", "pidfd", "size", "chunks",
-                 "err_chunks")
+    __slots__ = ("res", "pid", "deadline", "cap", "out_fd", "err_fd", "fds", "pidfd", "size", "chunks", "err_chunks")
 
     def __init__(self, res, pid, deadline, cap, ro, re_):
         self.res, self.pid, self.deadline, self.cap = res, pid, deadline, cap
@@ -116,7 +117,7 @@ class Running:
         of collecting it in Result.out.  A sink must not raise."""
         sinks = sinks or {}
         poller = select.poll()
-        owner = {}      # fd -> (child, is stdout, sink)
+        owner = {}  # fd -> (child, is stdout, sink)
         for ch in self.children:
             owner[ch.out_fd] = (ch, True, sinks.get(ch.res.name))
             owner[ch.err_fd] = (ch, False, None)
@@ -229,11 +230,16 @@ def start(jobs) -> Running:
         ro, wo = os.pipe()
         re_, we = os.pipe()
         try:
-            pid = os.posix_spawn(exe, argv, env, file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_DUP2, wo, 1),
-                (os.POSIX_SPAWN_DUP2, we, 2),
-            ])
+            pid = os.posix_spawn(
+                exe,
+                argv,
+                env,
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, wo, 1),
+                    (os.POSIX_SPAWN_DUP2, we, 2),
+                ],
+            )
         except OSError as e:
             res.spawn_error = f"{argv[0]}: {e.strerror or e}"
             for fd in (ro, wo, re_, we):

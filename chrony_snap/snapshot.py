@@ -68,4 +68,3 @@ def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate):
         "errors": errors,
     }
     return b"]," + dumps(rest)[1:].encode("utf-8")
-

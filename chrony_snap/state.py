@@ -21,7 +21,7 @@ from chrony_snap.writer import atomic_write
 
 DEFAULT_DIR = "/var/lib/chrony-snap"
 FORMAT = 3
-MAX_STATE = 256 << 20   # prev.bin at 100k clients is ~3 MB
+MAX_STATE = 256 << 20  # prev.bin at 100k clients is ~3 MB
 
 
 class Busy(Exception):
@@ -53,14 +53,20 @@ class locked:
 
     def __enter__(self):
         import fcntl
+
         try:
             os.makedirs(self.dir, mode=0o750, exist_ok=True)
             _check_dir(self.dir)
-            fd = os.open(os.path.join(self.dir, "lock"),
-                         os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+            fd = os.open(
+                os.path.join(self.dir, "lock"),
+                os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK,
+                0o644,
+            )
         except OSError as e:
-            self.warn(f"cannot use state directory {self.dir}: {e.strerror or e}; running without state "
-                      "(no rates, no DNS cache, problems logged every run)")
+            self.warn(
+                f"cannot use state directory {self.dir}: {e.strerror or e}; running without state "
+                "(no rates, no DNS cache, problems logged every run)"
+            )
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

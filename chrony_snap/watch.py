@@ -26,7 +26,7 @@ import time
 
 from chrony_snap import build as B, config as C, site
 
-DEBOUNCE_S = 0.3   # quiet time after the last file event before re-rendering
+DEBOUNCE_S = 0.3  # quiet time after the last file event before re-rendering
 MAX_DELAY_S = 1.5  # ... but never wait longer than this after the first one
 MAX_INTERVAL_S = 86400.0
 
@@ -122,16 +122,18 @@ class Shutdown:
 def check_interval(interval) -> float:
     interval = float(interval)
     if not (math.isfinite(interval) and 0 < interval <= MAX_INTERVAL_S):
-        raise ValueError(f"--interval must be a number of seconds above 0 and at most "
-                         f"{MAX_INTERVAL_S:g}, got {interval!r}")
+        raise ValueError(
+            f"--interval must be a number of seconds above 0 and at most {MAX_INTERVAL_S:g}, got {interval!r}"
+        )
     return interval
 
 
 class Watcher:
     """The loop, usable in-process (the demo runs it with its own Shutdown)."""
 
-    def __init__(self, out, config_path=None, chronyc=None, socket=None, state_dir=None,
-                 interval=1.0, log=_log, *, waker: Waker):
+    def __init__(
+        self, out, config_path=None, chronyc=None, socket=None, state_dir=None, interval=1.0, log=_log, *, waker: Waker
+    ):
         self.interval = check_interval(interval)
         self.out = out
         self.config_path = config_path
@@ -175,6 +177,7 @@ class Watcher:
 
     def _dirs(self):
         from chrony_snap import site
+
         page = self._cfg["page"]
         t = page["templates_dir"] or site.resource_dir("templates")
         a = page["assets_dir"] or site.resource_dir("assets")
@@ -190,6 +193,7 @@ class Watcher:
         self._stop_observer()
         from watchdog.observers import Observer
         from watchdog.observers.polling import PollingObserver
+
         observer = Observer()
         try:
             self._add_watches(observer, wanted)
@@ -276,8 +280,15 @@ class Watcher:
     def tick(self, stopping, render_page=False) -> int:
         """One snapshot (data.json only, unless ``render_page``); an interrupted one publishes nothing."""
         self.ticks += 1
-        return B.build(self.out, self.config_path, self.chronyc, self.socket, self.state_dir,
-                       render_page=render_page, cancelled=stopping)
+        return B.build(
+            self.out,
+            self.config_path,
+            self.chronyc,
+            self.socket,
+            self.state_dir,
+            render_page=render_page,
+            cancelled=stopping,
+        )
 
     def run(self, stopping, on_tick=None) -> int:
         """Until ``stopping()`` is true (checked before each step; wake the
@@ -326,8 +337,10 @@ def watch(out, config_path=None, chronyc=None, socket=None, state_dir=None, inte
         return 2
     with Shutdown() as shutdown:
         w = Watcher(out, config_path, chronyc, socket, state_dir, interval, waker=shutdown.waker)
-        _log(f"watch: a snapshot into {out} every {interval:g} s; re-rendering the page when "
-             "templates, assets or the config change (Ctrl-C to stop)")
+        _log(
+            f"watch: a snapshot into {out} every {interval:g} s; re-rendering the page when "
+            "templates, assets or the config change (Ctrl-C to stop)"
+        )
         rc = w.run(shutdown)
     if rc == 0:
         _log(f"watch: stopped after {w.ticks} snapshots")

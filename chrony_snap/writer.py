@@ -108,6 +108,7 @@ class StreamingFile:
         if not self.level:
             return None
         import zlib
+
         # wbits 31: gzip header and CRC.  Level 1 also uses fixed Huffman codes:
         # a third less CPU than dynamic ones for a file ~30 % larger (still ~25x
         # smaller than data.json), the right trade for a file rewritten every second.

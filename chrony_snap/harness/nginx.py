@@ -52,6 +52,7 @@ def _worker_user() -> str:
         return ""
     import grp
     import pwd
+
     for name in ("www-data", "nginx", "nobody"):
         try:
             pw = pwd.getpwnam(name)
@@ -61,8 +62,15 @@ def _worker_user() -> str:
     return ""
 
 
-def wrapper_conf(d: str, site_file: str, *, workers: int = 1, user: str | None = None,
-                 http_extra: str = "", worker_connections: int = 1024) -> str:
+def wrapper_conf(
+    d: str,
+    site_file: str,
+    *,
+    workers: int = 1,
+    user: str | None = None,
+    http_extra: str = "",
+    worker_connections: int = 1024,
+) -> str:
     """A complete nginx.conf, like a distribution's, that includes ``site_file``
     (a `site_config` block) in its http block.  pid file, error log and temp
     paths go to directory ``d``.  ``user``: the ``user`` directive (None: the
@@ -100,9 +108,12 @@ http {{
 
 def check_config(conf: str, prefix: str, nginx: str | None = None) -> subprocess.CompletedProcess:
     """``nginx -t`` of a config file (the CompletedProcess; nginx reports on stderr)."""
-    return subprocess.run([nginx or find_nginx(), "-t", "-p", prefix,
-                           "-e", os.path.join(prefix, "error.log"), "-c", conf],
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [nginx or find_nginx(), "-t", "-p", prefix, "-e", os.path.join(prefix, "error.log"), "-c", conf],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 class PortInUse(RuntimeError):
@@ -117,6 +128,7 @@ def _die_with_parent():
     """In the child: SIGTERM when the thread that started it dies (PR_SET_PDEATHSIG)."""
     try:
         import ctypes
+
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
     except Exception:  # noqa: BLE001 - best effort
         pass
@@ -140,9 +152,18 @@ class NginxProcess:
 
     PROBE = "/.chrony-snap-probe"  # a dot file: the site block answers 404
 
-    def __init__(self, root, port: int | None = None, *, workdir: str | None = None,
-                 workers: int = 1, user: str | None = None, http_extra: str = "",
-                 die_with_parent: bool = False, nginx: str | None = None):
+    def __init__(
+        self,
+        root,
+        port: int | None = None,
+        *,
+        workdir: str | None = None,
+        workers: int = 1,
+        user: str | None = None,
+        http_extra: str = "",
+        die_with_parent: bool = False,
+        nginx: str | None = None,
+    ):
         self.root = os.path.abspath(str(root))
         self.want_port = port
         self.workdir = workdir
@@ -206,8 +227,7 @@ class NginxProcess:
             f.write(site_config(self.root, f"127.0.0.1:{port}", "_"))
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(wrapper_conf(self.dir, site, workers=self.workers, user=self.user,
-                                 http_extra=self.http_extra))
+            f.write(wrapper_conf(self.dir, site, workers=self.workers, user=self.user, http_extra=self.http_extra))
         return conf
 
     def start(self, timeout: float = 10.0) -> NginxProcess:
@@ -235,9 +255,12 @@ class NginxProcess:
                 with open(os.path.join(self.dir, "stderr.log"), "wb") as err:
                     self.proc = subprocess.Popen(
                         [nginx, "-p", self.dir + "/", "-e", self.error_log, "-c", conf],
-                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=err,
                         start_new_session=True,  # its own process group: Ctrl-C reaches us, not it
-                        preexec_fn=_die_with_parent if self.die_with_parent else None)
+                        preexec_fn=_die_with_parent if self.die_with_parent else None,
+                    )
                 self.port = port
                 if self._wait_ready(timeout):
                     return self
@@ -248,8 +271,10 @@ class NginxProcess:
                     if self.want_port:
                         raise PortInUse(port)
                     continue  # someone took the free port: another one
-                raise RuntimeError(f"nginx did not start on 127.0.0.1:{port} within {timeout:g} s"
-                                   + (f":\n{log.strip()[-2000:]}" if log.strip() else ""))
+                raise RuntimeError(
+                    f"nginx did not start on 127.0.0.1:{port} within {timeout:g} s"
+                    + (f":\n{log.strip()[-2000:]}" if log.strip() else "")
+                )
             raise RuntimeError("nginx did not start: no free port after 5 tries")
         except BaseException:
             self.stop()
@@ -275,8 +300,7 @@ class NginxProcess:
                 return False
             try:
                 status, headers, _ = self.get(self.PROBE, timeout=2)
-                if (status == 404 and headers.get("content-security-policy") == CSP
-                        and self.proc.poll() is None):
+                if status == 404 and headers.get("content-security-policy") == CSP and self.proc.poll() is None:
                     return True
             except (OSError, http.client.HTTPException):
                 pass

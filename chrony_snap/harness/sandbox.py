@@ -130,6 +130,7 @@ def ipv4_range(base: str, count: int) -> list[str]:
 # packet engine: many source addresses, non-blocking sockets, poll()
 # --------------------------------------------------------------------------
 
+
 def ntp_request() -> bytes:
     """A 48-byte NTP client request: LI 0, VN 4, mode 3, current transmit timestamp."""
     pkt = bytearray(48)
@@ -252,8 +253,9 @@ def _targets(addresses, port):
 
 def _ntp_detail(port, addresses, *, per_addr=1, wait=0.3, retries=3, batch=256):
     targets = _targets(addresses, port)  # validates everything before sending anything
-    return targets, _blast(targets, ntp_request, _is_ntp_reply,
-                           per_addr=per_addr, wait=wait, retries=retries, batch=batch)
+    return targets, _blast(
+        targets, ntp_request, _is_ntp_reply, per_addr=per_addr, wait=wait, retries=retries, batch=batch
+    )
 
 
 def ntp_clients(port, addresses, *, per_addr=1, wait=0.3, retries=3, batch=256) -> tuple[int, int]:
@@ -283,9 +285,12 @@ def capture_cmd_request(command: str = "tracking") -> bytes:
         try:
             lst.bind(("127.0.0.1", 0))
             port = lst.getsockname()[1]
-            proc = subprocess.Popen([find_chronyc(), "-n", "-h", "127.0.0.1", "-p", str(port), command],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [find_chronyc(), "-n", "-h", "127.0.0.1", "-p", str(port), command],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 lst.settimeout(5.0)
                 data, _ = lst.recvfrom(4096)
@@ -301,8 +306,7 @@ def capture_cmd_request(command: str = "tracking") -> bytes:
 def _cmd_detail(cmd_port, addresses, *, per_addr=1, wait=0.3, batch=256):
     targets = _targets(addresses, cmd_port)
     req = capture_cmd_request("tracking")
-    return targets, _blast(targets, lambda: req, _is_cmd_reply,
-                           per_addr=per_addr, wait=wait, retries=0, batch=batch)
+    return targets, _blast(targets, lambda: req, _is_cmd_reply, per_addr=per_addr, wait=wait, retries=0, batch=batch)
 
 
 def cmd_clients(cmd_port, addresses, *, per_addr=1) -> tuple[int, int]:
@@ -391,7 +395,8 @@ def _check_traversable(path: pathlib.Path, uid: int, groups) -> None:
             raise ValueError(
                 f"user uid={uid} cannot enter {d} (mode {oct(st.st_mode & 0o777)}); "
                 f"put the sandbox root under a directory it can traverse, e.g. "
-                f"tempfile.mkdtemp(prefix='cs-') + os.chmod(dir, 0o711)")
+                f"tempfile.mkdtemp(prefix='cs-') + os.chmod(dir, 0o711)"
+            )
 
 
 class Sandbox:
@@ -406,14 +411,26 @@ class Sandbox:
     so nothing is bound on IPv6 at all.
     """
 
-    def __init__(self, root, *, ntp_port=None, cmd_port=None, ratelimit=True,
-                 cmdratelimit=True, clientloglimit=16777216, noclientlog=False,
-                 ipv6=True, extra_conf="", user=None):
+    def __init__(
+        self,
+        root,
+        *,
+        ntp_port=None,
+        cmd_port=None,
+        ratelimit=True,
+        cmdratelimit=True,
+        clientloglimit=16777216,
+        noclientlog=False,
+        ipv6=True,
+        extra_conf="",
+        user=None,
+    ):
         self.root = pathlib.Path(root).absolute()
         if len(str(self.root)) > _MAX_ROOT_LEN:
             raise ValueError(
                 f"sandbox root path too long ({len(str(self.root))} > {_MAX_ROOT_LEN} chars): "
-                f"Unix socket paths are limited to 107 bytes; use e.g. tempfile.mkdtemp(prefix='cs-')")
+                f"Unix socket paths are limited to 107 bytes; use e.g. tempfile.mkdtemp(prefix='cs-')"
+            )
         self.socket = self.root / "chronyd.sock"
         self.conf_path = self.root / "chrony.conf"
         self.pid_path = self.root / "chronyd.pid"
@@ -449,10 +466,12 @@ class Sandbox:
         self.cmd_port = self._fixed_cmd if self._fixed_cmd else next(ports)
 
     def config(self) -> str:
-        L = ["# chrony-snap sandbox (generated): loopback only, local clock as reference",
-             "local stratum 10",
-             f"port {self.ntp_port}",
-             "bindaddress 127.0.0.1"]
+        L = [
+            "# chrony-snap sandbox (generated): loopback only, local clock as reference",
+            "local stratum 10",
+            f"port {self.ntp_port}",
+            "bindaddress 127.0.0.1",
+        ]
         if self.ipv6:
             L.append("bindaddress ::1")
         L.append("allow 127.0.0.0/8")
@@ -464,10 +483,12 @@ class Sandbox:
         L.append("cmdallow 127.0.0.0/8")
         if self.ipv6:
             L.append("cmdallow ::1")
-        L += [f"bindcmdaddress {self.socket}",
-              f"pidfile {self.pid_path}",
-              f"driftfile {self.drift_path}",
-              f"clientloglimit {self.clientloglimit}"]
+        L += [
+            f"bindcmdaddress {self.socket}",
+            f"pidfile {self.pid_path}",
+            f"driftfile {self.drift_path}",
+            f"clientloglimit {self.clientloglimit}",
+        ]
         if self.noclientlog:
             # chronyd 4.3: "Fatal error : Rate limiting cannot be enabled with noclientlog"
             L.append("noclientlog")
@@ -554,8 +575,9 @@ class Sandbox:
             kw = dict(user=uid, group=gid, extra_groups=[])
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - chronyd's stdout until stop() closes it
         argv = self._argv()
-        self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
-                                      stderr=subprocess.STDOUT, close_fds=True, **kw)
+        self._proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, close_fds=True, **kw
+        )
         self.pid = self._proc.pid
         self.returncode = None
         _RUNNING.add(self)
@@ -577,16 +599,21 @@ class Sandbox:
                 break
             time.sleep(0.05)
         if problem is None:
-            bad = [line for line in self.log_tail(200).splitlines()
-                   if "Could not open" in line or "Disabled command socket" in line]
+            bad = [
+                line
+                for line in self.log_tail(200).splitlines()
+                if "Could not open" in line or "Disabled command socket" in line
+            ]
             if bad:
                 problem = "chronyd could not bind: " + "; ".join(bad)
         if problem is None:
             return None
         tail = self.log_tail()
         self.stop()
-        return (f"{problem} (argv: {' '.join(argv)}; ntp_port={self.ntp_port}, "
-                f"cmd_port={self.cmd_port})\n--- {self.log_path} (tail) ---\n{tail}")
+        return (
+            f"{problem} (argv: {' '.join(argv)}; ntp_port={self.ntp_port}, "
+            f"cmd_port={self.cmd_port})\n--- {self.log_path} (tail) ---\n{tail}"
+        )
 
     def stop(self):
         """SIGTERM our chronyd (by pid), wait, SIGKILL after 5 s. Idempotent; keeps root/."""
@@ -633,12 +660,11 @@ class Sandbox:
         other code is looking at.
         """
         args = [str(a) for a in args]
-        if "clients" in args and "-r" in args[args.index("clients"):]:
+        if "clients" in args and "-r" in args[args.index("clients") :]:
             raise ValueError("Sandbox.chronyc refuses `clients -r`")
         argv = [find_chronyc()] + (["-c"] if csv else []) + ["-n", "-h", str(self.socket)] + args
         try:
-            return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, timeout=timeout)
+            return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as e:
             return subprocess.CompletedProcess(argv, 124, e.stdout or "", e.stderr or "")
 
@@ -651,8 +677,7 @@ class Sandbox:
         return False
 
     def __repr__(self):
-        return (f"Sandbox(root={str(self.root)!r}, ntp_port={self.ntp_port}, "
-                f"cmd_port={self.cmd_port}, pid={self.pid})")
+        return f"Sandbox(root={str(self.root)!r}, ntp_port={self.ntp_port}, cmd_port={self.cmd_port}, pid={self.pid})"
 
 
 @atexit.register
@@ -668,6 +693,7 @@ def _stop_all():
 # demo / test traffic
 # --------------------------------------------------------------------------
 
+
 def populate(sandbox, *, clients=300, base="127.10.0.1", limited=10, ipv6=True, cmd=3) -> dict:
     """Give ``sandbox`` a known set of clients. Returns {address: {"ntp_sent": n,
     "burst": bool, "cmd_sent": n}} for exactly the addresses that were sent to.
@@ -682,8 +708,8 @@ def populate(sandbox, *, clients=300, base="127.10.0.1", limited=10, ipv6=True, 
     """
     addrs = ipv4_range(base, clients + limited + cmd)
     plain = addrs[:clients]
-    burst = addrs[clients:clients + limited]
-    cmds = addrs[clients + limited:]
+    burst = addrs[clients : clients + limited]
+    cmds = addrs[clients + limited :]
     out: dict[str, dict] = {}
 
     def rec(a):

@@ -34,7 +34,7 @@ class Traffic(threading.Thread):
                 if self.rnd.random() < 0.08:  # a misbehaving client: a burst, mostly dropped
                     ntp_clients(port, self.rnd.sample(self.known, 1), per_addr=25, wait=0.3, batch=1)
                 if tick % 15 == 0 and self.next_new < 200:  # newcomers
-                    new = ipv4_range("127.77.0.1", self.next_new + 5)[self.next_new:]
+                    new = ipv4_range("127.77.0.1", self.next_new + 5)[self.next_new :]
                     self.next_new += 5
                     ntp_clients(port, new, per_addr=1, wait=0.2, retries=1)
                     self.known += new

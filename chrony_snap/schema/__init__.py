@@ -7,5 +7,6 @@ SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data-v1.
 
 def load():
     import json
+
     with open(SCHEMA_PATH, encoding="utf-8") as f:
         return json.load(f)
