@@ -15,7 +15,7 @@ chrony-snap.conf).  What it guarantees and why:
   snapshot.  ``etag off`` + ``if_modified_since off`` make every poll a 200.
 * ``gzip_static on``: data.json.gz (written next to data.json by every
   snapshot) is sent to clients that accept gzip, with ``Vary: Accept-Encoding``.
-* fingerprinted assets (assets/NAME.HASH.EXT) are cached for a year,
+* the hashed asset directory (assets/HASH/NAME) is cached for a year,
   ``immutable``; index.html is revalidated (``no-cache``).
 * dot files -- the snapshot's temp files (.data.json.tmp-PID-RANDOM and its
   .gz twin), the page stamp (.chrony-snap-site) -- are 404.
@@ -191,7 +191,7 @@ server {{
 {_headers(h8, "no-cache")}
     }}
 
-    # Fingerprinted names (NAME.HASH.EXT): a changed file gets a new name.
+    # assets/HASH/NAME: a changed asset gets a new directory (HASH is over all of them).
     location /assets/ {{
         open_file_cache off;
 {_headers(h8, "public, max-age=31536000, immutable")}

@@ -48,7 +48,7 @@ if [ "$mode" = demo ]; then
   check="import chrony_snap, jinja2, watchdog"
   spec="."
 else
-  check="import chrony_snap, jinja2, watchdog, pytest, jsonschema, playwright"
+  check="import chrony_snap, jinja2, watchdog, pytest, jsonschema, playwright, ruff"
   spec=".[test]"
 fi
 if ! "$venv/bin/python" -c "$check" 2>/dev/null || [ pyproject.toml -nt "$venv/.installed" ]; then
