@@ -201,6 +201,13 @@ class FakeChrony:
     def env(self):
         return {"FAKE_CHRONYC_DIR": str(self.dir)}
 
+    def build(self, work, config, *, state=None, env=None, chronyc=FAKE_CHRONYC, **kw):
+        """`chrony-snap build` against this fake: web root WORK/www, state
+        WORK/st (or `state`); `env` adds to the fake's environment."""
+        work = Path(work)
+        return run_build(work / "www", socket=work / "fake.sock", state=state or work / "st", config=config,
+                         chronyc=chronyc, env={**self.env, **(env or {})}, **kw)  # fmt: skip
+
     def calls(self):
         p = self.dir / "calls.log"
         return p.read_text().splitlines() if p.exists() else []

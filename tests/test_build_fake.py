@@ -6,7 +6,7 @@ import time
 import pytest
 
 from chrony_snap import fields as F
-from helpers import FAKE_CHRONYC, read_snapshot, run_build, write_config
+from helpers import read_snapshot, run_build, write_config
 
 SERVERSTATS = {
     5: "1598,8,19,0,0\n",
@@ -23,15 +23,7 @@ def build(tmp_path, fake, cfg_text="", **kw):
         if key not in cfg_text:
             cfg_text = cfg_text.replace("[chrony]\n", f"[chrony]\n{key} = 10\n", 1)
     cfg = write_config(tmp_path / "c.toml", cfg_text)
-    return run_build(
-        tmp_path / "www",
-        socket=tmp_path / "fake.sock",
-        state=tmp_path / "st",
-        config=cfg,
-        chronyc=FAKE_CHRONYC,
-        env=fake.env,
-        **kw,
-    )
+    return fake.build(tmp_path, cfg, **kw)
 
 
 def test_replayed_reports_and_argv(tmp_path, fake):

@@ -21,7 +21,7 @@ import pytest
 from chrony_snap import clients, config, parse, snapshot
 from chrony_snap.jsonenc import dumps
 from chrony_snap.schema import load as load_schema
-from helpers import FAKE_CHRONYC, FIX, read_snapshot, run_build, write_config
+from helpers import FIX, read_snapshot, write_config
 
 SCHEMA = load_schema()
 VALIDATORS = {k: jsonschema.Draft202012Validator(v) for k, v in SCHEMA["properties"].items()}
@@ -323,15 +323,7 @@ def test_fuzz_ticks(tmp_path, fake, nts_ke):
             outs = [mutated_output(report, seed * parts + j) for j in range(parts)]
             fake.set(report, stdout="\n".join(text for text, _ in outs))
             done[report] = [f"seed {seed * parts + j}: {'; '.join(what)}" for j, (_, what) in enumerate(outs)]
-        r = run_build(
-            tmp_path / "www",
-            socket=tmp_path / "fake.sock",
-            state=tmp_path / "st",
-            config=cfg,
-            chronyc=FAKE_CHRONYC,
-            env=fake.env,
-            check=False,
-        )
+        r = fake.build(tmp_path, cfg, check=False)
         try:
             assert r.returncode == 0, f"exit {r.returncode}: {r.stderr.strip().splitlines()[-1:]}"
             doc = read_snapshot(tmp_path / "www")

@@ -10,23 +10,14 @@ import sys
 import pytest
 
 from chrony_snap import __version__, build as B, config
-from helpers import FAKE_CHRONYC, FIX, read_snapshot, run_build, write_config
+from helpers import FAKE_CHRONYC, FIX, cli_argv, read_snapshot, write_config
 
 NOBODY = 65534
 DEADLINES = "[chrony]\nreports_deadline_s = 10\nclients_deadline_s = 10\n"
 
 
 def fake_build(tmp_path, fake, cfg_text=DEADLINES, **kw):
-    cfg = write_config(tmp_path / "c.toml", cfg_text)
-    kw.setdefault("chronyc", FAKE_CHRONYC)
-    return run_build(
-        tmp_path / "www",
-        socket=tmp_path / "fake.sock",
-        state=tmp_path / "st",
-        config=cfg,
-        env={**fake.env, **kw.pop("env", {})},
-        **kw,
-    )
+    return fake.build(tmp_path, write_config(tmp_path / "c.toml", cfg_text), **kw)
 
 
 def script_chronyc(tmp_path, cases: dict):
@@ -79,13 +70,7 @@ def test_cached_chronyc_path_never_runs(tmp_path, fake):
     evil.chmod(0o755)
     _plant_chronyc(tmp_path / "st", evil, cfg)
     path = f"{FAKE_CHRONYC.parent}:{os.environ['PATH']}"  # the default `chronyc` is the fake one
-    run_build(
-        tmp_path / "www",
-        socket=tmp_path / "fake.sock",
-        state=tmp_path / "st",
-        config=cfg,
-        env={**fake.env, "PATH": path},
-    )
+    fake.build(tmp_path, cfg, chronyc=None, env={"PATH": path})
     assert not marker.exists()
     doc = read_snapshot(tmp_path / "www")
     assert doc["errors"] == [] and doc["summary"]["clients"] == 9 and doc["seq"] == 2
@@ -147,20 +132,9 @@ def test_chronyc_that_closes_its_pipes_and_sleeps_is_killed(tmp_path, fake):
 def test_endless_output_is_capped_and_reported(tmp_path, fake):
     chronyc = script_chronyc(tmp_path, {"tracking": "exec yes", "clients": "exec yes"})
     cfg = write_config(tmp_path / "c.toml", "[chrony]\nreports_deadline_s = 5\nclients_deadline_s = 3\n")
-    argv = [
-        sys.executable,
-        "-m",
-        "chrony_snap",
-        "build",
-        "--out",
-        str(tmp_path / "www"),
-        "--state",
-        str(tmp_path / "st"),
-        "--config",
-        str(cfg),
-        "--chronyc",
-        str(chronyc),
-    ]
+    argv = cli_argv(
+        "build", "--out", tmp_path / "www", "--state", tmp_path / "st", "--config", cfg, "--chronyc", chronyc
+    )
     # measured in a grandchild so that this test process's other children do not count
     probe = (
         "import resource, subprocess, sys\n"

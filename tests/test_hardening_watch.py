@@ -27,7 +27,7 @@ import pytest
 
 from chrony_snap.harness.nginx import free_port
 from chrony_snap.harness.sandbox import populate
-from helpers import write_config
+from helpers import cli_argv, write_config
 
 
 def run_cli(*args, timeout=30):
@@ -59,8 +59,12 @@ class Proc:
             start_new_session=True,
         )
         self.lines = []
-        for stream in (self.proc.stdout, self.proc.stderr):
-            threading.Thread(target=lambda s=stream: [self.lines.append(x) for x in s], daemon=True).start()
+        self.readers = [
+            threading.Thread(target=lambda s=stream: [self.lines.append(x) for x in s], daemon=True)
+            for stream in (self.proc.stdout, self.proc.stderr)
+        ]
+        for t in self.readers:
+            t.start()
 
     @property
     def text(self):
@@ -80,10 +84,13 @@ class Proc:
     def finish(self, timeout=20):
         """Exit status; a process that does not stop is killed and reported."""
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise AssertionError(f"did not stop within {timeout} s (hung):\n{self.text}") from None
+        for t in self.readers:  # the last lines may still be in the pipes
+            t.join(timeout)
+        return rc
 
     def kill(self):
         try:
@@ -94,22 +101,9 @@ class Proc:
 
 
 def watch_argv(out, sandbox, state, cfg, interval):
-    return [
-        sys.executable,
-        "-m",
-        "chrony_snap",
-        "watch",
-        "--out",
-        str(out),
-        "--socket",
-        str(sandbox.socket),
-        "--state",
-        str(state),
-        "--config",
-        str(cfg),
-        "--interval",
-        str(interval),
-    ]
+    return cli_argv(
+        "watch", "--out", out, "--socket", sandbox.socket, "--state", state, "--config", cfg, "--interval", interval
+    )
 
 
 def test_sigterm_always_stops_watch_promptly_with_status_0(sandbox, short_tmp):

@@ -14,7 +14,7 @@ import pytest
 from chrony_snap import fields as F, parse
 from chrony_snap.jsonenc import dumps
 from chrony_snap.schema import load as load_schema
-from helpers import FAKE_CHRONYC, FIX, read_snapshot, run_build, write_config
+from helpers import FIX, read_snapshot, write_config
 
 SCHEMA = load_schema()
 REPORTS = ("tracking", "sources", "sourcestats", "serverstats", "activity")
@@ -123,15 +123,7 @@ def test_status_line_needs_ascii_digits():
 
 def _build(tmp_path, fake):
     cfg = write_config(tmp_path / "c.toml", "[chrony]\nreports_deadline_s = 10\nclients_deadline_s = 10\n")
-    return run_build(
-        tmp_path / "www",
-        socket=tmp_path / "fake.sock",
-        state=tmp_path / "st",
-        config=cfg,
-        chronyc=FAKE_CHRONYC,
-        env=fake.env,
-        check=False,
-    )
+    return fake.build(tmp_path, cfg, check=False)
 
 
 def test_huge_poll_keeps_the_tick(tmp_path, fake):

@@ -9,14 +9,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from chrony_snap import __version__, build as B, config
-from helpers import FAKE_CHRONYC, fill_disk, read_snapshot, run_build, write_config
+from helpers import FAKE_CHRONYC, cli_argv, fill_disk, read_snapshot, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 OLD_RELEASE = "637f601"
@@ -120,24 +119,21 @@ def test_watch_recovers_after_a_failing_tick(tmp_path, fake):
     with open(tmp_path / "watch.log", "w") as log:
         env = dict(os.environ, **fake.env)
         p = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chrony_snap",
+            cli_argv(
                 "watch",
                 "--out",
-                str(out),
+                out,
                 "--config",
-                str(cfg),
+                cfg,
                 "--state",
-                str(tmp_path / "st"),
+                tmp_path / "st",
                 "--chronyc",
-                str(FAKE_CHRONYC),
+                FAKE_CHRONYC,
                 "--socket",
-                str(tmp_path / "fake.sock"),
+                tmp_path / "fake.sock",
                 "--interval",
                 "0.2",
-            ],
+            ),  # fmt: skip
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -188,15 +184,7 @@ def test_odd_names_file_is_an_error_entry(tmp_path, fake, make):
     names = tmp_path / "names"
     make(names)
     cfg = write_config(tmp_path / "c.toml", config_text() + f'[dns]\nenabled = false\nnames_file = "{names}"\n')
-    run_build(
-        tmp_path / "www",
-        socket=tmp_path / "fake.sock",
-        state=tmp_path / "st",
-        config=cfg,
-        chronyc=FAKE_CHRONYC,
-        env=fake.env,
-        timeout=30,
-    )
+    fake.build(tmp_path, cfg, timeout=30)
     doc = read_snapshot(tmp_path / "www")
     (err,) = [e for e in doc["errors"] if e["report"] == "dns"]
     assert err["code"] == "names_file" and str(names) in err["message"] and "names_file" in err["hint"]
@@ -216,14 +204,7 @@ def test_large_names_file_stays_out_of_the_tick_state(tmp_path, fake):
     )
     cfg = write_config(tmp_path / "c.toml", config_text() + f'[dns]\nenabled = false\nnames_file = "{names}"\n')
     for _ in range(2):
-        run_build(
-            tmp_path / "www",
-            socket=tmp_path / "fake.sock",
-            state=tmp_path / "st",
-            config=cfg,
-            chronyc=FAKE_CHRONYC,
-            env=fake.env,
-        )
+        fake.build(tmp_path, cfg)
         if _ == 0:
             first = (tmp_path / "st" / "names.bin").stat()
     assert (tmp_path / "st" / "state.bin").stat().st_size < 8192
@@ -264,20 +245,11 @@ def test_state_of_the_previous_release_is_used(tmp_path, fake, source):
         old = _old_release(tmp_path)
         if old is None:
             pytest.skip(f"this clone lacks {OLD_RELEASE}")
-        run_build(
-            tmp_path / "www",
-            socket=tmp_path / "fake.sock",
-            state=state,
-            config=cfg,
-            chronyc=FAKE_CHRONYC,
-            env={**fake.env, "PYTHONPATH": str(old)},
-        )
+        fake.build(tmp_path, cfg, state=state, env={"PYTHONPATH": str(old)})
         assert read_snapshot(tmp_path / "www")["generator"]["version"] == "0.1.0"
     else:
         shutil.copytree(REPO / "tests" / "fixtures" / "state-0.1.0", state, ignore=shutil.ignore_patterns("README.md"))
-    r = run_build(
-        tmp_path / "www", socket=tmp_path / "fake.sock", state=state, config=cfg, chronyc=FAKE_CHRONYC, env=fake.env
-    )
+    r = fake.build(tmp_path, cfg, state=state)
     assert "Traceback" not in r.stderr and "starting fresh" not in r.stderr
     doc = read_snapshot(tmp_path / "www")
     assert doc["errors"] == [] and doc["summary"]["clients"] == 9
@@ -300,14 +272,7 @@ def test_config_cached_by_an_older_release_missing_keys(tmp_path, fake):
     del parsed["chrony"]["nts_ke"]
     del parsed["dns"]
     _plant(tmp_path / "st", "state", {"seq": 4, "config": parsed, "config_ident": ident})
-    run_build(
-        tmp_path / "www",
-        socket=tmp_path / "fake.sock",
-        state=tmp_path / "st",
-        config=cfg,
-        chronyc=FAKE_CHRONYC,
-        env=fake.env,
-    )
+    fake.build(tmp_path, cfg)
     doc = read_snapshot(tmp_path / "www")
     assert doc["seq"] == 5 and doc["errors"] == []
 
@@ -362,9 +327,7 @@ def test_foreign_state_warns_and_publishes(tmp_path, fake, kind):
     state.mkdir()
     FOREIGN[kind](state)
     cfg = write_config(tmp_path / "c.toml", config_text())
-    r = run_build(
-        tmp_path / "www", socket=tmp_path / "fake.sock", state=state, config=cfg, chronyc=FAKE_CHRONYC, env=fake.env
-    )
+    r = fake.build(tmp_path, cfg, state=state)
     assert "Traceback" not in r.stderr
     doc = read_snapshot(tmp_path / "www")
     assert doc["errors"] == [] and doc["summary"]["clients"] == 9
@@ -373,9 +336,7 @@ def test_foreign_state_warns_and_publishes(tmp_path, fake, kind):
     if kind == "newer-format":
         assert "newer" in r.stderr and doc["seq"] == 1
     # the next tick reads what this one wrote
-    run_build(
-        tmp_path / "www", socket=tmp_path / "fake.sock", state=state, config=cfg, chronyc=FAKE_CHRONYC, env=fake.env
-    )
+    fake.build(tmp_path, cfg, state=state)
     assert read_snapshot(tmp_path / "www")["seq"] == doc["seq"] + 1
 
 
