@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from chrony_snap import clients, collect as C, config, dns, snapshot, state as S
+from chrony_snap import clients, collect as C, config, dns, health, snapshot, state as S
 from chrony_snap.writer import StreamingFile, remove_stale_temps
 
 
@@ -56,6 +56,7 @@ def tick(t0, out, sdir, config_path, chronyc, socket, render_page, cancelled) ->
             results, encoder = stream_clients(t, running, dest)
             reports = read_reports(t, results)
             finish_clients(t, results, reports, encoder, dest)
+            judge_health(t, reports)
             if not publish(t, dest, reports):
                 return 0 if t.cancelled() else 1
     rc = keep_page_current(t) if render_page else 0
@@ -238,21 +239,34 @@ def finish_clients(t: Tick, results, reports, encoder, dest):
         t.st["dns_backoff"] = dns.finish(t.lookups, t.cache, t.now, t.cfg["dns"], t.cfg["dns"]["budget_ms"] / 1000.0)
 
 
+def judge_health(t: Tick, reports):
+    """The counters' rates and the health verdict from this tick's reports."""
+    t.serverstats = reports.get("serverstats")
+    t.ss_rate = snapshot.serverstats_rate(t.serverstats, t.prev_serverstats, t.dt)
+    t.health = health.verdict(
+        reachable=bool(t.reachable),
+        tracking=reports.get("tracking"),
+        sources=reports.get("sources"),
+        serverstats=t.serverstats,
+        serverstats_rate=t.ss_rate,
+        thresholds=t.cfg["health"],
+    )
+
+
 def publish(t: Tick, dest, reports) -> bool:
     """Write the rest of data.json and rename it into place.  Not when our own
     shutdown interrupted the tick: its reports may be cut short."""
-    t.serverstats = reports.get("serverstats")
-    ss_rate = snapshot.serverstats_rate(t.serverstats, t.prev_serverstats, t.dt)
     chrony = {"reachable": bool(t.reachable), "version": t.version, "socket": t.ch["socket"] or None}
     dest.write(
         snapshot.tail_bytes(
             cfg=t.cfg,
             chrony=chrony,
+            health=t.health,
             reports=reports,
             summary=t.summary,
             errors=t.errors,
             duration_ms=round((time.monotonic() - t.t0) * 1000, 1),
-            ss_rate=ss_rate,
+            ss_rate=t.ss_rate,
         )
     )
     if t.cancelled():

@@ -51,6 +51,14 @@ SCHEMA = {
         "templates_dir": ("", "str", None),
         "assets_dir": ("", "str", None),
     },
+    # the health verdict's thresholds (chrony_snap/health.py)
+    "health": {
+        "offset_degraded_s": (0.05, "float", (0.0, 1e9)),
+        "offset_critical_s": (0.5, "float", (0.0, 1e9)),
+        "max_error_degraded_s": (0.1, "float", (0.0, 1e9)),
+        "ntp_drop_share_degraded": (0.1, "float", (0.0, 1.0)),
+        "ntp_drop_min_pps": (1.0, "float", (0.0, 1e9)),
+    },
 }
 
 # Status rule presets: (warning_drops, critical_drops, critical_drop_ratio)
@@ -115,6 +123,9 @@ def resolve_status(cfg: dict) -> dict:
     st["critical_drop_ratio"] = r if st["critical_drop_ratio"] is None else st["critical_drop_ratio"]
     if st["critical_drops"] < st["warning_drops"]:
         raise ConfigError("config: status.critical_drops must be >= status.warning_drops")
+    h = cfg["health"]
+    if h["offset_critical_s"] < h["offset_degraded_s"]:
+        raise ConfigError("config: health.offset_critical_s must be >= health.offset_degraded_s")
     return cfg
 
 

@@ -46,8 +46,8 @@ def head_bytes(*, seq, now_wall, host, cfg):
     return dumps(top)[:-1].encode("utf-8") + b',"clients":['
 
 
-def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate):
-    """The rest of data.json, after the clients array."""
+def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, health=None):
+    """The rest of data.json, after the clients array (`health` left out when None)."""
     st = cfg["status"]
     rest = {
         "duration_ms": duration_ms,
@@ -67,4 +67,6 @@ def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate):
         "activity": reports.get("activity"),
         "errors": errors,
     }
+    if health is not None:
+        rest["health"] = health
     return b"]," + dumps(rest)[1:].encode("utf-8")
