@@ -4,6 +4,7 @@
  *   app.js       check the snapshot, then hand its parts to their panels:
  *   clients.js   adopt the client model; sort + filter it into the view
  *   grid.js      draw the cards in view (windowed, keyed)
+ *   verdict.js   the health verdict at the top
  *   health.js    summary, synchronisation, sources, statistics, errors
  *   freshness.js how old the data is; the stale banner
  *
@@ -20,6 +21,7 @@ import { renderAbout, renderErrors, renderStats, renderSources, renderSummary, r
 import { hooks, mark, record } from "./hooks.js";
 import { fetchTimeoutMs, setRefreshSeconds, startPolling } from "./poll.js";
 import { loadPrefs } from "./prefs.js";
+import { renderVerdict } from "./verdict.js";
 
 const SCHEMA_VERSION = 1;
 let clientsAsOf = 0; // the snapshot time of the client list shown
@@ -56,8 +58,9 @@ function applySnapshot(message) {
   const note = byId("clients-stale-note");
   if (oldCards) setText(note, "Client list from " + formatClock(clientsAsOf) + ": chronyd did not answer since; these cards are not current.");
   setHidden(note, !oldCards);
+  renderVerdict(snapshot.health);
   renderSync(snapshot.tracking, snapshotTime());
-  renderSources(snapshot.sources);
+  renderSources(snapshot.sources, snapshot.sourcestats);
   renderStats(snapshot.serverstats, snapshot.serverstats_rate, snapshot.activity);
   renderAbout(snapshot);
   renderErrors(snapshot);

@@ -75,40 +75,86 @@ export function renderSync(tracking, generatedMs) {
 }
 
 // ------------------------------------------------------------------ sources
-const SOURCE_STATE = { selected: ["*", "selected"], combined: ["+", "combined"], not_combined: ["-", "not combined"],
-  unusable: ["?", "unusable"], falseticker: ["x", "falseticker"], too_variable: ["~", "too variable"] };
+// state -> [chronyc's symbol, in words, what it means]
+const SOURCE_STATE = {
+  selected: ["*", "selected", "the source chronyd synchronises to"],
+  combined: ["+", "combined", "good: averaged in with the selected source"],
+  not_combined: ["-", "not combined", "acceptable, but left out of the average (further off than the others)"],
+  unusable: ["?", "unusable", "no usable samples: unreachable, or not yet polled enough"],
+  falseticker: ["x", "falseticker", "disagrees with the other sources: its time is taken to be wrong"],
+  too_variable: ["~", "too variable", "its measurements jitter too much to be trusted"],
+};
 const SOURCE_MODE = { server: "server", peer: "peer", refclock: "ref. clock" };
-let sourcesShown = null; // the list last drawn, as JSON
+let sourcesShown = null; // the sources and their statistics last drawn, as JSON
 
-function sourceRow(s) {
+/* the reach register: the last 8 polls as dots (oldest left, newest right)
+   and in words, plus the octal value chronyc prints */
+function reachCell(reach) {
+  const td = el("td", "reach");
+  if (reach !== reach) {
+    td.textContent = "–";
+    return td;
+  }
+  const dots = el("span", "dots");
+  dots.setAttribute("aria-hidden", "true");
+  let answered = 0;
+  for (let bit = 7; bit >= 0; bit--) {
+    const on = (reach >> bit) & 1;
+    answered += on;
+    dots.append(el("span", on ? "dot on" : "dot"));
+  }
+  td.append(dots, el("span", "reach-text", " " + answered + "/8 of the last polls "),
+            el("span", "mono muted", "(" + reach.toString(8) + ")"));
+  return td;
+}
+
+function statsCells(st) {
+  st = st || {};
+  const n = (v) => numberOrNaN(v);
+  return [el("td", "num", formatInt(n(st.samples))), el("td", "num", formatDuration(n(st.span_s))),
+          el("td", "num", formatPpm(n(st.frequency_ppm))), el("td", "num", formatPpm(n(st.freq_skew_ppm))),
+          el("td", "num", formatSeconds(n(st.std_dev_s)))];
+}
+
+function sourceRow(s, stats) {
   const [symbol, label] = SOURCE_STATE[s.state] || ["?", String(s.state)];
-  const tr = el("tr", "src-" + (s.state || "unknown"));
+  const tr = el("tr", "src-" + (SOURCE_STATE[s.state] ? s.state : "unknown"));
   const state = el("td", "src-state"), mark = el("span", "mono sym", symbol);
   mark.setAttribute("aria-hidden", "true");
   state.append(mark, document.createTextNode(" " + label));
   const source = el("td");
   source.append(el("bdi", "mono", String(s.address)), el("span", "muted small", " " + (SOURCE_MODE[s.mode] || s.mode || "")));
-  const reach = numberOrNaN(s.reach); // chronyc shows the reach register in octal
-  const reachCell = el("td", "mono", reach === reach ? reach.toString(8) : "–");
-  if (reach === reach) reachCell.title = "reach register " + reach.toString(2).padStart(8, "0") + " (last 8 polls, newest right)";
-  tr.append(state, source, el("td", "num", String(s.stratum)), el("td", "num", formatDuration(numberOrNaN(s.poll_s))), reachCell,
-            el("td", "num", formatAgo(numberOrNaN(s.last_rx_s))),
-            el("td", "num", formatSeconds(numberOrNaN(s.offset_s), true) + " ± " + formatSeconds(numberOrNaN(s.error_s))));
+  tr.append(state, source, el("td", "num", String(s.stratum)), el("td", "num", formatDuration(numberOrNaN(s.poll_s))),
+            reachCell(numberOrNaN(s.reach)), el("td", "num", formatAgo(numberOrNaN(s.last_rx_s))),
+            el("td", "num", formatSeconds(numberOrNaN(s.offset_s), true) + " ± " + formatSeconds(numberOrNaN(s.error_s))),
+            ...statsCells(stats));
   return tr;
 }
 
-export function renderSources(sources) {
-  const json = JSON.stringify(sources);
+/* sources and sourcestats: data.json's reports (or null); sourcestats are
+   merged into each source's row by address */
+export function renderSources(sources, sourcestats) {
+  const json = JSON.stringify([sources, sourcestats]);
   if (json === sourcesShown) return;
   sourcesShown = json;
   const known = Array.isArray(sources);
-  const rows = known ? sources.map((s) => sourceRow(s || {})) : [];
-  byId("sources-body").replaceChildren(...rows);
+  const stats = new Map();
+  if (Array.isArray(sourcestats)) for (const st of sourcestats) if (st && typeof st === "object") stats.set(String(st.address), st);
+  const list = known ? sources.map((s) => s || {}) : [];
+  byId("sources-body").replaceChildren(...list.map((s) => sourceRow(s, stats.get(String(s.address)))));
   const note = !known ? "Unknown: the sources report is unavailable." :
-    sources.length === 0 ? "No time sources configured (serving the local clock only)." : "";
+    list.length === 0 ? "No time sources configured (serving the local clock only)." : "";
   setText(byId("sources-note"), note);
   setHidden(byId("sources-note"), !note);
-  setHidden(byId("sources-table"), !rows.length);
+  setHidden(byId("sources-table"), !list.length);
+  // what the states in the table mean, once each
+  const states = [...new Set(list.map((s) => s.state).filter((st) => Object.hasOwn(SOURCE_STATE, st)))];
+  byId("sources-legend").replaceChildren(...states.map((st) => {
+    const row = el("div");
+    row.append(el("dt", null, SOURCE_STATE[st][1]), el("dd", null, SOURCE_STATE[st][2]));
+    return row;
+  }));
+  setHidden(byId("sources-legend"), !states.length);
 }
 
 // ------------------------------------------------------------------ server statistics

@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from chrony_snap.clients import classify  # noqa: E402
-from chrony_snap.config import PRESETS  # noqa: E402
+from chrony_snap.config import PRESETS, defaults  # noqa: E402
+from chrony_snap.health import verdict  # noqa: E402
 
 # the default preset, as data.json's status_rule states it
 RULE = dict(zip(("warning_drops", "critical_drops", "critical_drop_ratio"), PRESETS["default"], strict=True))
@@ -147,7 +148,7 @@ def make(
         "ntp_timestamps_held": 40,
         "ntp_timestamp_span_s": 3,
     }
-    return {
+    doc = {
         "schema_version": 1,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{ms:03d}Z",
         "seq": seq,
@@ -245,6 +246,21 @@ def make(
         "errors": errors or [],
         "clients": cl,
     }
+    doc["health"] = with_health(doc)["health"]
+    return doc
+
+
+def with_health(doc: dict) -> dict:
+    """doc with the engine's verdict over its own reports (after a test changed them)."""
+    doc["health"] = verdict(
+        reachable=doc["chrony"]["reachable"],
+        tracking=doc["tracking"],
+        sources=doc["sources"],
+        serverstats=doc["serverstats"],
+        serverstats_rate=doc["serverstats_rate"],
+        thresholds=defaults()["health"],
+    )
+    return doc
 
 
 def dumps(doc: dict) -> str:

@@ -109,7 +109,8 @@ def selection(tracking, sources) -> list:
                 "degraded",
                 "sources_unreachable",
                 f"{len(dead)} of {len(sources)} sources answered none of the last 8 polls: {shown}. "
-                "Check that they are up and that the network and firewall let NTP (UDP 123) through.",
+                "Check that they are up and reachable "
+                "(for a server: that the network and firewall let NTP, UDP 123, through).",
                 len(dead),
                 0,
             )

@@ -149,3 +149,29 @@ def test_sources_saturation_nts_and_empty_states(synth_site, new_page, theme):
     wait_seq(page, synth_site.seq)
     expect(page.locator("#empty")).to_contain_text("No clients")
     no_violations(page)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("state", ["ok", "degraded", "critical", "unknown", "none"])
+def test_verdict_states(synth_site, new_page, theme, state):
+    """The health verdict in each status (and from a snapshot without one),
+    with its reasons, the reach dots and the sources' legend; on a phone too."""
+    import synth
+
+    doc = synth.make(10, refresh_s=0.5)  # degraded: the PPS0 refclock is unreachable
+    if state == "ok":
+        doc["sources"] = doc["sources"][:2]
+    elif state == "critical":
+        doc["tracking"]["system_time_s"] = 0.7
+        doc["tracking"]["leap_status"] = "Insert second"
+    elif state == "unknown":
+        doc["serverstats"] = None
+    synth.with_health(doc)
+    if state == "none":
+        del doc["health"]
+    synth_site.write(doc)
+    for viewport in (TALL, {"width": 390, "height": 1400}):
+        page = open_page(new_page, synth_site.url, theme, viewport)
+        wait_seq(page, synth_site.seq)
+        expect(page.locator("#verdict")).to_have_attribute("data-status", "unknown" if state == "none" else state)
+        no_violations(page)
