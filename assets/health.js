@@ -103,8 +103,8 @@ function reachCell(reach) {
     answered += on;
     dots.append(el("span", on ? "dot on" : "dot"));
   }
-  td.append(dots, el("span", "reach-text", " " + answered + "/8 of the last polls "),
-            el("span", "mono muted", "(" + reach.toString(8) + ")"));
+  td.append(dots, el("span", "reach-text", answered + "/8 of the last polls"),
+            el("span", "mono muted", " (" + reach.toString(8) + ")"));
   return td;
 }
 

@@ -16,7 +16,7 @@ let shown = null;
 
 function reasonItem(r) {
   const [icon, word] = SEVERITY[r.severity] || SEVERITY.unknown;
-  const li = el("li", "v-" + (SEVERITY[r.severity] ? r.severity : "unknown"));
+  const li = el("li", "r-" + (SEVERITY[r.severity] ? r.severity : "unknown"));
   const mark = el("span", "v-ico small-ico", icon);
   mark.setAttribute("aria-hidden", "true");
   li.append(mark, el("strong", null, word + ": "), el("span", null, String(r.message)),

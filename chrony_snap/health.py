@@ -104,11 +104,12 @@ def selection(tracking, sources) -> list:
     dead = [s["address"] for s in sources if s["reach"] == 0]
     if dead:
         shown = ", ".join(dead[:5]) + (f" and {len(dead) - 5} more" if len(dead) > 5 else "")
+        which = "The only source" if len(sources) == 1 else f"{len(dead)} of {len(sources)} sources"
         out.append(
             _reason(
                 "degraded",
                 "sources_unreachable",
-                f"{len(dead)} of {len(sources)} sources answered none of the last 8 polls: {shown}. "
+                f"{which} answered none of the last 8 polls: {shown}. "
                 "Check that they are up and reachable "
                 "(for a server: that the network and firewall let NTP, UDP 123, through).",
                 len(dead),
@@ -135,8 +136,8 @@ def selection(tracking, sources) -> list:
                 "no_selectable_source",
                 "No source can be used to synchronise ("
                 + ("none is configured" if not sources else f"{len(sources)} configured, none selectable")
-                + "): the clock drifts. Add or fix `server`/`pool` lines in chrony.conf, "
-                "or `local stratum N` if this server is meant to serve its own clock.",
+                + "): the clock drifts. Add or fix the server or pool lines in chrony.conf, "
+                "or add 'local stratum N' if this server is meant to serve its own clock.",
                 0,
             )
         )
@@ -158,7 +159,7 @@ def server_load(serverstats, rate, th) -> list:
                 "degraded",
                 "client_log_full",
                 f"chronyd's client log is full: it forgets {lost:g} client records per second, so the "
-                "client list and counts are incomplete. Raise `clientloglimit` in chrony.conf.",
+                "client list and counts are incomplete. Raise clientloglimit in chrony.conf.",
                 lost,
                 0,
             )
@@ -173,7 +174,8 @@ def server_load(serverstats, rate, th) -> list:
                     "ntp_drop_share_high",
                     f"chronyd drops {share:.0%} of NTP requests ({dropped:g} of {received:g} per second; over "
                     f"{th['ntp_drop_share_degraded']:.0%}): rate limiting refuses clients that poll too often. "
-                    "Find them in the client list (sort by NTP drops); if they are legitimate, relax `ratelimit`.",
+                    "Find them in the client list (sort by NTP drops); if they are legitimate, "
+                    "relax ratelimit in chrony.conf.",
                     round(share, 4),
                     th["ntp_drop_share_degraded"],
                 )

@@ -4,6 +4,8 @@ has no #verdict, no reach dots, no sourcestats in the sources table."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytest.importorskip("playwright")
@@ -140,3 +142,51 @@ def test_live_local_clock_server(live, new_page):
     assert live.data()["health"]["status"] == "ok"
     expect(page.locator("#verdict-word")).to_have_text("Healthy")
     expect(page.locator("#verdict-reasons li")).to_contain_text("Note: chronyd serves its own clock (local stratum 10)")
+
+
+def test_live_upstream_stopped_and_back(new_page):
+    """Real chronyd with a real upstream chronyd, real builds, real nginx: the
+    page's reach dots fill, the verdict leaves ok when the upstream stops and
+    comes back with it.  CHRONY_SNAP_SCREENSHOTS=docs also writes
+    docs/screenshot-degraded-{light,dark}.png (the verdict and the sources)."""
+    import os
+    import shutil
+
+    from chrony_snap.harness.nginx import NginxProcess
+    from chrony_snap.harness.sandbox import Sandbox
+    from helpers import Site, short_dir
+
+    base = short_dir()
+    try:
+        with Sandbox(base / "up", ratelimit=False) as up:
+            server = f"server 127.0.0.1 port {up.ntp_port} iburst minpoll -2 maxpoll -2"
+            with Sandbox(base / "dn", extra_conf=server) as dn:
+                site = Site(str(base), dn.socket, refresh_s=0.3)
+                site.build()
+                with NginxProcess(site.out) as web:
+                    site.start_ticker()
+                    try:
+                        page = new_page(web.url, viewport={"width": 1280, "height": 1000}).page
+                        reach = page.locator("#sources-body tr").first.locator(".reach")
+                        expect(page.locator("#verdict-word")).to_have_text("Healthy", timeout=20000)
+                        expect(reach).to_contain_text(re.compile(r"^[1-8]/8 of the last polls \(\d+\)$"))
+                        up.stop()
+                        expect(page.locator("#verdict-reasons")).to_contain_text("sources_unreachable", timeout=20000)
+                        expect(page.locator("#verdict")).not_to_have_attribute("data-status", "ok")
+                        expect(reach).to_have_text("0/8 of the last polls (0)")
+                        shots = os.environ.get("CHRONY_SNAP_SCREENSHOTS")
+                        if shots:
+                            site.stop_ticker()
+                            for scheme in ("light", "dark"):
+                                p = new_page(web.url, viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+                                p.page.wait_for_selector("#verdict-reasons li")
+                                p.page.mouse.move(0, 0)
+                                p.page.screenshot(path=os.path.join(shots, f"screenshot-degraded-{scheme}.png"))
+                            site.start_ticker()
+                        up.start()
+                        expect(page.locator("#verdict-word")).to_have_text("Healthy", timeout=20000)
+                        expect(page.locator("#verdict-reasons li")).to_have_count(0)
+                    finally:
+                        site.stop_ticker()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
