@@ -578,7 +578,7 @@ def test_scale_dom_stays_small(synth_site, new_page):
 
 def test_fetch_failure_banner(synth_site, new_page):
     synth_site.write(clients=10)
-    p = new_page(synth_site.url)
+    p = new_page(synth_site.url, viewport=TALL)  # every card in view (the grid is windowed)
     page = p.page
     p.allowed_errors.append(r"Failed to load resource: the server responded with a status of 404")
     wait_seq(page, synth_site.seq)
