@@ -279,6 +279,10 @@ def write_metrics(t: Tick, reports) -> PendingFiles:
     pending = PendingFiles()
     m = t.cfg["metrics"]
     if not m["enabled"]:
+        try:
+            os.unlink(os.path.join(t.out, "metrics"))  # turned off: no stale numbers on /metrics
+        except OSError:
+            pass
         return pending
     targets = [os.path.join(t.out, "metrics")]
     if m["textfile_dir"]:  # first, so that the web root's file counts its failure
