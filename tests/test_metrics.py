@@ -5,14 +5,12 @@ data.json, keeps chrony_exporter's names, and leaves out what is unknown."""
 
 import json
 import math
-import subprocess
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from chrony_snap import fields as F, metrics
 from chrony_snap.parse import parse_tracking
-from helpers import FIX, read_snapshot, write_config
+from helpers import FIX, checked, one, read_snapshot, write_config
 
 SERVERSTATS = {
     5: "1598,8,19,0,0\n",
@@ -77,24 +75,6 @@ CHRONY_EXPORTER_NAMES = [
 ]
 
 
-def promtool_check(text: str):
-    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), (r.stdout, r.stderr)
-
-
-def samples(text: str) -> dict:
-    """{sample name: {frozenset(labels): value}} through prometheus_client's parser."""
-    out = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out.setdefault(s.name, {})[frozenset(s.labels.items())] = s.value
-    return out
-
-
-def one(smp, name, **labels):
-    return smp[name][frozenset(labels.items())]
-
-
 def build(tmp_path, fake, cfg_text="", **kw):
     """A tick against the fake chronyc; (rc, data.json, metrics text or None)."""
     cfg = write_config(tmp_path / "c.toml", "[chrony]\nreports_deadline_s = 10\nclients_deadline_s = 10\n" + cfg_text)
@@ -103,11 +83,6 @@ def build(tmp_path, fake, cfg_text="", **kw):
     text = (www / "metrics").read_text() if (www / "metrics").exists() else None
     doc = read_snapshot(www) if (www / "data.json").is_file() else None
     return r, doc, text
-
-
-def checked(text):
-    promtool_check(text)
-    return samples(text)
 
 
 @pytest.mark.parametrize("count", [5, 8, 11, 17])
