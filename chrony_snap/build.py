@@ -287,6 +287,7 @@ def write_metrics(t: Tick, reports) -> PendingFiles:
     targets = [os.path.join(t.out, "metrics")]
     if m["textfile_dir"]:  # first, so that the web root's file counts its failure
         targets.insert(0, os.path.join(m["textfile_dir"], "chrony_snap.prom"))
+        remove_stale_temps(m["textfile_dir"])
     text = None
     for path in targets:
         if text is None:
