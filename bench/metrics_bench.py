@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from snapshot_bench import REPO, Sandbox, Variant, measure, med, packets_per_client, send_traffic  # noqa: E402
+from snapshot_bench import REPO, Sandbox, Variant, emit, measure, med, packets_per_client, send_traffic  # noqa: E402
 
 CONFIGS = {"on": "[metrics]\nenabled = true\n", "off": "[metrics]\nenabled = false\n"}
 
@@ -74,10 +74,7 @@ def main():
             f"| {n:,} | {r['off']:.1f} ms | {r['on']:.1f} ms | **{r['on'] / r['off']:.3f}** | **{r['paired']:.3f}** |"
         )
         print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

@@ -205,6 +205,18 @@ def test_nan_and_infinity_never_reach_the_file():
     assert one(smp, "chrony_tracking_stratum") == tr["stratum"]
 
 
+def test_nan_and_inf_from_chronyc_are_an_error_not_a_value(tmp_path, fake):
+    fake.set("tracking", stdout="7F000001,127.0.0.1,11,nan,inf,-inf,0.1,0.0,0.0,0.0,0.0,0.0,2.0,Normal\n")
+    fake.set("sources", stdout="^,*,127.0.0.1,10,1,377,1,nan,0.0,0.0\n")
+    _, doc, text = build(tmp_path, fake)
+    smp = checked(text)
+    assert "nan" not in text.lower() and "inf " not in text.lower()
+    assert not [n for n in smp if n.startswith(("chrony_tracking_", "chrony_sources_"))]
+    assert one(smp, "chrony_snap_errors", report="tracking", code="unparsable") == 1
+    assert one(smp, "chrony_snap_errors", report="sources", code="unparsable") == 1
+    assert "chrony_sourcestats_samples" in smp  # the other reports stay
+
+
 def test_top_clients_capped_and_off_by_default(tmp_path, fake):
     fake.set("clients", stdout=(FIX / "clients_c_n.csv").read_text() + "127.3.0.1,50,5,0,0,1,0,0,127,4294967295\n")
     _, _, text = build(tmp_path, fake)
