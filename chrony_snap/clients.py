@@ -182,8 +182,7 @@ class ClientEncoder:
         hist = self.hist
         if hist is not None:
             h_last, h_int, h_drops, top = hist.last, hist.interval, hist.drops, hist.top
-            h_nts = hist.nts
-            top_n = hist.top_n
+            h_nts, h_idle, top_n = hist.nts, hist.idle, hist.top_n
         no_rate = '{"ntp_pps":null,"drop_pps":null}'
         for line in text.splitlines():
             # THE row check (clients -k rows go through it too: parse_nts)
@@ -271,15 +270,25 @@ class ClientEncoder:
                         name = e[0]
                 if name.__class__ is str:
                     host = string(name)
-            if hist is not None and (n or d):
-                # per distinct text, as chrony_exporter's clients.go selects
-                # them: bucketed once per tick (metrics.py)
-                h_drops[d] = h_drops.get(d, 0) + 1
+            if hist is not None:
+                # clients per distinct text, selected as chrony_exporter's
+                # clients.go does, bucketed once per tick (metrics.py); the
+                # common no-drop client is counted by difference
                 if n:
-                    h_last[last] = h_last.get(last, 0) + 1
-                    h_int[i] = h_int.get(i, 0) + 1
-                if d and top_n:
-                    top.append((d, n, a))
+                    try:
+                        h_last[last] += 1
+                    except KeyError:
+                        h_last[last] = 1
+                    try:
+                        h_int[i] += 1
+                    except KeyError:
+                        h_int[i] = 1
+                elif not d:
+                    h_idle += 1  # no NTP request at all: in no histogram
+                if d:
+                    h_drops[d] = h_drops.get(d, 0) + 1
+                    if top_n:
+                        top.append((d, n, a))
             if nts is not None:
                 k = nts.get(a)
                 if hist is not None and k is not None and k[0]:
@@ -299,7 +308,7 @@ class ClientEncoder:
             self.sink(chunk)
         self.sums = [sum_pps, sum_dps]
         if hist is not None:
-            hist.nts = h_nts
+            hist.nts, hist.idle = h_nts, h_idle
 
     def finish_input(self):
         """The stream ended: a last line without a newline still counts."""

@@ -80,15 +80,17 @@ SOURCESTATS = (
 
 class ClientCounts:
     """What the clients encoder counts for the histograms, per distinct text
-    value (dict[text] -> clients): a dict increment per row, turned into
-    buckets once per tick.  `top` collects (drops, packets, address) of
-    clients with drops when top_clients is on."""
+    value (dict[JSON text] -> clients) of the clients with NTP hits: a dict
+    increment per row, turned into buckets once per tick.  `drops` counts
+    only non-zero drops; `idle` the clients without any NTP request (in no
+    histogram); `nts` the clients with NTS-KE connections.  `top` collects
+    (drops, packets, address) of clients with drops when top_n is set."""
 
-    __slots__ = ("last", "interval", "drops", "nts", "top", "top_n")
+    __slots__ = ("last", "interval", "drops", "idle", "nts", "top", "top_n")
 
     def __init__(self, top_n=0):
         self.last, self.interval, self.drops = {}, {}, {}
-        self.nts = 0
+        self.idle = self.nts = 0
         self.top = []
         self.top_n = top_n
 
@@ -230,7 +232,7 @@ def render(*, up, reports, summary, counts, nts_ke, errors, now, duration_s, chr
         o.add("chrony_clients_connected", "gauge", help_, summary["clients"] - counts.nts, (("protocol", "ntp"),))
         if nts_ke:
             o.add("chrony_clients_connected", "gauge", help_, counts.nts, (("protocol", "nts"),))
-        _client_histograms(o, counts)
+        _client_histograms(o, counts, summary["clients"])
         for status in ("ok", "warning", "critical"):
             o.add("chrony_snap_clients", "gauge", "Clients by chrony-snap status.", summary[status],
                   (("status", status),))  # fmt: skip
@@ -252,12 +254,14 @@ def render(*, up, reports, summary, counts, nts_ke, errors, now, duration_s, chr
     return o.text()
 
 
-def _client_histograms(o, counts):
+def _client_histograms(o, counts, clients):
     b, n, total = _buckets(counts.last, TIME_BUCKETS, int)
     o.histogram("chrony_clients_last_ntp_hit_ago_seconds", "Time since each client's last NTP request.", b, n, total)
     b, n, total = _buckets(counts.interval, TIME_BUCKETS, float)
     o.histogram("chrony_clients_ntp_interval_seconds", "Mean interval between each client's NTP requests.", b, n, total)
-    b, n, total = _buckets(counts.drops, DROP_BUCKETS, int)
+    drops = dict(counts.drops)
+    drops[0] = clients - counts.idle - sum(drops.values())  # clients with NTP requests and no drop
+    b, n, total = _buckets(drops, DROP_BUCKETS, int)
     o.histogram("chrony_clients_ntp_drops", "NTP requests dropped (rate limited) per client.", b, n, total)
 
 
