@@ -224,10 +224,15 @@ def main():
         lines += table(results, names, a.baseline)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    emit(lines, a.out)
+
+
+def emit(lines, out=None):
+    """Print the report; also write it to `out` when given."""
     text = "\n".join(lines) + "\n"
     print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    if out:
+        Path(out).write_text(text)
 
 
 if __name__ == "__main__":

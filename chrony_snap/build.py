@@ -10,8 +10,8 @@ import os
 import sys
 import time
 
-from chrony_snap import clients, collect as C, config, dns, health, snapshot, state as S
-from chrony_snap.writer import StreamingFile, remove_stale_temps
+from chrony_snap import clients, collect as C, config, dns, health, metrics, snapshot, state as S
+from chrony_snap.writer import StreamingFile, prepare as prepare_file, remove_stale_temps
 
 
 def log(msg):
@@ -57,8 +57,10 @@ def tick(t0, out, sdir, config_path, chronyc, socket, render_page, cancelled) ->
             reports = read_reports(t, results)
             finish_clients(t, results, reports, encoder, dest)
             judge_health(t, reports)
-            if not publish(t, dest, reports):
-                return 0 if t.cancelled() else 1
+            with write_metrics(t, reports) as pending:
+                if not publish(t, dest, reports):
+                    return 0 if t.cancelled() else 1
+                pending.commit()
     rc = keep_page_current(t) if render_page else 0
     remember_state(t)
     return rc
@@ -166,7 +168,9 @@ def open_snapshot(t: Tick) -> StreamingFile:
 
 
 def _encoder(t, dest, nts=None):
-    return clients.ClientEncoder(nts, t.prev_clients, t.dt, t.cfg["status"], t.cache, t.static, dest.write)
+    m = t.cfg["metrics"]
+    t.counts = metrics.ClientCounts(m["top_clients"]) if m["enabled"] else None
+    return clients.ClientEncoder(nts, t.prev_clients, t.dt, t.cfg["status"], t.cache, t.static, dest.write, t.counts)
 
 
 def stream_clients(t: Tick, running, dest):
@@ -253,6 +257,79 @@ def judge_health(t: Tick, reports):
     )
 
 
+class PendingFiles:
+    """Temp files written before data.json, renamed into place only after it
+    (so the metrics never announce a snapshot that was not published);
+    removed on any other way out."""
+
+    def __init__(self):
+        self.files = []
+
+    def commit(self):
+        for f in self.files:
+            try:
+                f.commit()
+            except OSError as e:
+                log(f"cannot write {f.path}: {e.strerror or e}")
+        self.files = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for f in self.files:
+            f.abort()
+
+
+def _ok(errors, report) -> bool:
+    """The report gave a trustworthy answer (some garbage lines aside)."""
+    return not any(e["report"] == report and e["code"] != "unparsable" for e in errors)
+
+
+def write_metrics(t: Tick, reports) -> PendingFiles:
+    """Prometheus text (metrics.py) for node_exporter's textfile collector
+    (`metrics.textfile_dir`) and the web root's `metrics`.  A file that
+    cannot be written is an error entry; it never costs data.json."""
+    t.duration_ms = round((time.monotonic() - t.t0) * 1000, 1)
+    pending = PendingFiles()
+    m = t.cfg["metrics"]
+    if not m["enabled"]:
+        try:
+            os.unlink(os.path.join(t.out, "metrics"))  # turned off: no stale numbers on /metrics
+        except OSError:
+            pass
+        return pending
+    targets = [os.path.join(t.out, "metrics")]
+    if m["textfile_dir"]:  # first, so that the web root's file counts its failure
+        targets.insert(0, os.path.join(m["textfile_dir"], "chrony_snap.prom"))
+        remove_stale_temps(m["textfile_dir"])
+    text = None
+    for path in targets:
+        if text is None:
+            text = _metrics_text(t, reports)
+        try:
+            pending.files.append(prepare_file(path, text, t.cfg["output"]["fsync"]))
+        except OSError as e:
+            t.errors.append(C.write_error("metrics", path, e))
+            text = None
+    return pending
+
+
+def _metrics_text(t: Tick, reports) -> bytes:
+    clients_ok = _ok(t.errors, "clients")
+    return metrics.render(
+        up=t.reachable,
+        reports=reports,
+        summary=t.summary if clients_ok else None,
+        counts=t.counts,
+        nts_ke=t.ch["nts_ke"] and _ok(t.errors, "clients_nts"),
+        errors=t.errors,
+        now=t.now,
+        duration_s=t.duration_ms / 1000,
+        chrony_version=t.version,
+    ).encode("utf-8")
+
+
 def publish(t: Tick, dest, reports) -> bool:
     """Write the rest of data.json and rename it into place.  Not when our own
     shutdown interrupted the tick: its reports may be cut short."""
@@ -265,7 +342,7 @@ def publish(t: Tick, dest, reports) -> bool:
             reports=reports,
             summary=t.summary,
             errors=t.errors,
-            duration_ms=round((time.monotonic() - t.t0) * 1000, 1),
+            duration_ms=t.duration_ms,
             ss_rate=t.ss_rate,
         )
     )

@@ -120,8 +120,9 @@ class ClientEncoder:
     (feed_bytes) so that most of the work overlaps chronyc's own run on a
     large client list.  The status rule is classify() inlined."""
 
-    def __init__(self, nts, prev, dt, rule, names, static, sink):
+    def __init__(self, nts, prev, dt, rule, names, static, sink, counts=None):
         self.nts, self.prev, self.dt, self.rule = nts, prev, dt, rule
+        self.hist = counts  # a metrics.ClientCounts when metrics are on
         self.names, self.static = names, static
         self.sink = sink  # gets the clients' UTF-8 JSON, batch by batch, comma-separated
         self.n = 0
@@ -178,6 +179,10 @@ class ClientEncoder:
         get_static = self.static.get if self.static else None
         has_names = bool(get_name or get_static)
         zero_rate = '{"ntp_pps":0.0,"drop_pps":0.0}'
+        hist = self.hist
+        if hist is not None:
+            h_last, h_int, h_drops, top = hist.last, hist.interval, hist.drops, hist.top
+            h_nts, h_idle, top_n = hist.nts, hist.idle, hist.top_n
         no_rate = '{"ntp_pps":null,"drop_pps":null}'
         for line in text.splitlines():
             # THE row check (clients -k rows go through it too: parse_nts)
@@ -265,8 +270,30 @@ class ClientEncoder:
                         name = e[0]
                 if name.__class__ is str:
                     host = string(name)
+            if hist is not None:
+                # clients per distinct text, selected as chrony_exporter's
+                # clients.go does, bucketed once per tick (metrics.py); the
+                # common no-drop client is counted by difference
+                if n:
+                    try:
+                        h_last[last] += 1
+                    except KeyError:
+                        h_last[last] = 1
+                    try:
+                        h_int[i] += 1
+                    except KeyError:
+                        h_int[i] = 1
+                elif not d:
+                    h_idle += 1  # no NTP request at all: in no histogram
+                if d:
+                    h_drops[d] = h_drops.get(d, 0) + 1
+                    if top_n:
+                        top.append((d, n, a))
             if nts is not None:
-                cmd += _nts_json(nts.get(a))
+                k = nts.get(a)
+                if hist is not None and k is not None and k[0]:
+                    h_nts += 1
+                cmd += _nts_json(k)
             append(
                 f'{{"address":"{a}","hostname":{host},{fs},"ntp":{{"packets":{n},"drops":{d},'
                 f'"interval_s":{i},"interval_limited_s":{il},"last_seen_s":{last}}}{cmd},"rate":{rate}}}'
@@ -280,6 +307,8 @@ class ClientEncoder:
             self.n += len(batch)
             self.sink(chunk)
         self.sums = [sum_pps, sum_dps]
+        if hist is not None:
+            hist.nts, hist.idle = h_nts, h_idle
 
     def finish_input(self):
         """The stream ended: a last line without a newline still counts."""

@@ -231,6 +231,16 @@ def _err(report, message, code, hint):
     return {"report": report, "message": message, "code": code, "hint": hint}
 
 
+def write_error(report: str, path: str, e: OSError):
+    return _err(
+        report,
+        f"cannot write {path}: {e.strerror or e}",
+        "write",
+        "Check that the directory exists and that chrony-snap's user may write it (disk full? read-only?); "
+        "data.json is written all the same.",
+    )
+
+
 def garbage_error(report: str, problems: list):
     return _err(
         report,

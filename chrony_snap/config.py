@@ -43,6 +43,11 @@ SCHEMA = {
         "fsync": (False, "bool", None),
         "host": ("", "str", None),
     },
+    "metrics": {
+        "enabled": (True, "bool", None),
+        "textfile_dir": ("", "str", None),
+        "top_clients": (0, "int", (0, 100)),  # capped: each is two series per scrape
+    },
     "page": {
         "title": ("chrony-snap", "str", None),
         "refresh_s": (1.0, "float", (0.2, 3600)),

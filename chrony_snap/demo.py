@@ -89,7 +89,7 @@ def _run(shutdown, port, clients, workdir) -> int:
         traffic = Traffic(sb, [a for a, v in sent.items() if a != "::1" and not v["cmd_sent"]], stop)
         traffic.start()
         say(f"nginx (pid {web.pid}) serving {out}")
-        say(f"dashboard: http://127.0.0.1:{port}/   (data: http://127.0.0.1:{port}/data.json)")
+        say(f"dashboard: http://127.0.0.1:{port}/   (data: /data.json, Prometheus: /metrics)")
         say("Ctrl-C to stop")
 
         def check(w):

@@ -13,6 +13,8 @@ chrony-snap.conf).  What it guarantees and why:
   nginx's ETag/Last-Modified have one-second resolution and data.json changes
   every second, often keeping its size, so a 304 could hand out a stale
   snapshot.  ``etag off`` + ``if_modified_since off`` make every poll a 200.
+* ``/metrics`` (Prometheus text, written like data.json every tick) is served
+  the same way, as ``text/plain; version=0.0.4; charset=utf-8``.
 * ``gzip_static on``: data.json.gz (written next to data.json by every
   snapshot) is sent to clients that accept gzip, with ``Vary: Accept-Encoding``.
 * the hashed asset directory (assets/HASH/NAME) is cached for a year,
@@ -188,6 +190,17 @@ server {{
         if_modified_since off;
         gzip_static on;
         gzip_vary on;
+{_headers(h8, "no-cache")}
+    }}
+
+    # Prometheus text exposition, replaced every second like data.json.
+    location = /metrics {{
+        open_file_cache off;
+        etag off;
+        if_modified_since off;
+        default_type "text/plain; version=0.0.4; charset=utf-8";
+        types {{ }}
+        charset off;
 {_headers(h8, "no-cache")}
     }}
 

@@ -79,6 +79,21 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, fsync: bool = False)
         raise
 
 
+def prepare(path: str, data: bytes, fsync: bool = False, mode: int = 0o644) -> "StreamingFile":
+    """``data`` written now into a temp file beside ``path`` (OSError if that
+    fails, nothing left behind); the caller commit()s it later, or abort()s."""
+    f = StreamingFile(path, None, fsync, mode)
+    f.write(data)
+    try:
+        if f.error is not None:
+            raise f.error
+        _check_replaceable(path)
+    except BaseException:
+        f.abort()
+        raise
+    return f
+
+
 class StreamingFile:
     """A file (and optionally its .gz twin) written as it is produced, into
     dot-prefixed temp files beside the target; commit() renames them into

@@ -16,8 +16,9 @@ venv=${CHRONY_SNAP_VENV:-.venv}
 
 packages=(chrony nginx python3-venv)
 # tests: Chromium for the page, systemd-analyze for the units, systemd-nspawn
-# to run the documented install under a real systemd (tests/test_units.py)
-[ "$mode" = demo ] || packages+=(chromium systemd systemd-container util-linux)
+# to run the documented install under a real systemd (tests/test_units.py),
+# Prometheus (prometheus, promtool) and node_exporter for the metrics tests
+[ "$mode" = demo ] || packages+=(chromium systemd systemd-container util-linux prometheus prometheus-node-exporter)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,8 +28,9 @@ if ((${#missing[@]})); then
     echo "setup.sh: missing packages: ${missing[*]}; run as root or: apt-get install -y ${missing[*]}" >&2
     exit 1
   fi
-  # Debian would start chronyd (which then talks to the NTP pool) and nginx
-  # right after installing them: nothing of ours uses the system services.
+  # Debian would start chronyd (which then talks to the NTP pool), nginx,
+  # prometheus and node_exporter right after installing them: nothing of ours
+  # uses the system services.
   added_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
@@ -48,7 +50,7 @@ if [ "$mode" = demo ]; then
   check="import chrony_snap, jinja2, watchdog"
   spec="."
 else
-  check="import chrony_snap, jinja2, watchdog, pytest, jsonschema, playwright, ruff"
+  check="import chrony_snap, jinja2, watchdog, pytest, jsonschema, playwright, ruff, prometheus_client"
   spec=".[test]"
 fi
 if ! "$venv/bin/python" -c "$check" 2>/dev/null || [ pyproject.toml -nt "$venv/.installed" ]; then

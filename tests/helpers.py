@@ -392,3 +392,34 @@ def card(page, address):
 def wait_seq(page, seq):
     """Wait until the page shows the snapshot with this seq."""
     page.wait_for_selector(f'html[data-seq="{seq}"]')
+
+
+# ---------------------------------------------------------------- Prometheus metrics
+
+
+def promtool_check(text: str):
+    """`promtool check metrics` (Debian's prometheus package) finds nothing to say."""
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), (r.stdout, r.stderr)
+
+
+def samples(text: str) -> dict:
+    """{sample name: {frozenset(labels): value}} through prometheus_client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out.setdefault(s.name, {})[frozenset(s.labels.items())] = s.value
+    return out
+
+
+def checked(text: str) -> dict:
+    """promtool_check(), then samples()."""
+    promtool_check(text)
+    return samples(text)
+
+
+def one(smp, name, **labels):
+    """The value of one sample of `samples()`."""
+    return smp[name][frozenset(labels.items())]

@@ -114,6 +114,8 @@ def run_and_stop(argv, port, sig, env=None, clients=60):
         fams = {c["family"] for c in doc["clients"]}
         assert len(doc["clients"]) >= clients and fams == {"ipv4", "ipv6"}
         assert doc["summary"]["critical"] + doc["summary"]["warning"] >= 1  # rate-limited ones
+        s, h, metrics = get(port, "/metrics")  # the Prometheus file, from the same ticks
+        assert s == 200 and h["content-type"].startswith("text/plain; version=0.0.4") and b"\nchrony_up 1\n" in metrics
         # alive: new snapshots, and traffic keeps flowing
         time.sleep(3.5)
         doc2 = snapshot(port)
