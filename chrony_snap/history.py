@@ -23,13 +23,12 @@ Bad files: a file of another format, version, layout or size is set aside
 that fails (disk full, read-only) is an `errors` entry, logged once by the
 tick; data.json is published all the same.
 
-Only struct, array and os: the per-second path stays lean.
+Only struct and os (array would pull in collections.abc): the per-second path stays lean.
 """
 
 import errno
 import os
 import struct
-from array import array
 
 from chrony_snap import fields as F
 from chrony_snap.health import max_clock_error
@@ -83,7 +82,9 @@ _HEAD = struct.Struct("<8sIIII6I40sddd")
 _SRC = struct.Struct("<64s")
 _SRC_OFF = _HEAD.size
 _STAMP = struct.Struct("<d")
-_EMPTY_BUCKET = array("f", [_NAN, _NAN, _NAN, 0.0] * N)
+_ONE = struct.Struct(f"<d{N}f")  # a 1 s slot: time, values
+_AGG = struct.Struct(f"<d{4 * N}f")  # a coarser bucket: time, (min, mean, max, count) per series
+_EMPTY_BUCKET = [_NAN, _NAN, _NAN, 0.0] * N
 
 
 class Layout:
@@ -93,7 +94,7 @@ class Layout:
         self.tiers = []  # (name, step_s, slots, offset, record size)
         off = HEADER_SIZE
         for name, step, span in tiers:
-            rec = 8 + 4 * N * (1 if step == 1 else 4)
+            rec = (_ONE if step == 1 else _AGG).size
             slots = span // step
             self.tiers.append((name, step, slots, off, rec))
             off += slots * rec
@@ -245,16 +246,16 @@ class Ring:
         """One tick: the 1 s slot, then each coarser tier's bucket, updated in place."""
         tiers = self.layout.tiers
         _, _, slots, off, rec = tiers[0]
-        os.pwrite(self.fd, _STAMP.pack(pos) + array("f", vals).tobytes(), off + (pos % slots) * rec)
+        os.pwrite(self.fd, _ONE.pack(pos, *vals), off + (pos % slots) * rec)
         for _, step, slots, off, rec in tiers[1:]:
             start = pos - pos % step
             where = off + (start // step % slots) * rec
             raw = os.pread(self.fd, rec, where)
-            agg = array("f")
             if len(raw) == rec and _STAMP.unpack_from(raw)[0] == start:
-                agg.frombytes(raw[8:])
+                agg = list(_AGG.unpack(raw))
+                del agg[0]
             else:
-                agg.extend(_EMPTY_BUCKET)
+                agg = _EMPTY_BUCKET[:]
             i = 0
             for v in vals:
                 if v == v:
@@ -269,19 +270,18 @@ class Ring:
                         agg[i + 1] += (v - agg[i + 1]) / (c + 1)
                     agg[i + 3] = c + 1
                 i += 4
-            os.pwrite(self.fd, _STAMP.pack(start) + agg.tobytes(), where)
+            os.pwrite(self.fd, _AGG.pack(start, *agg), where)
         if pos > self.last_pos:
             self.last_pos = float(pos)
             os.pwrite(self.fd, _STAMP.pack(self.last_pos), _HEAD.size - 8)
 
     def read(self, tier: int, since: float, until: float):
-        """[(bucket start, values)] of tier `tier` with since <= start <= until,
-        written ones only; values are floats (1 s) or (min, mean, max, count)
+        """[(bucket start, values)] of tier `tier`'s buckets that overlap
+        [since, until], written ones only; values are floats (1 s) or (min, mean, max, count)
         tuples per series."""
         _, step, slots, off, rec = self.layout.tiers[tier]
+        fmt = _ONE if step == 1 else _AGG
         first = int(since) // step * step
-        if first < since:
-            first += step
         last = min(int(until), int(self.last_pos)) // step * step
         first = max(first, last - (slots - 1) * step)
         out = []
@@ -290,13 +290,11 @@ class Ring:
             n = min((last - b) // step + 1, slots - (b // step % slots))
             chunk = os.pread(self.fd, n * rec, off + (b // step % slots) * rec)
             for k in range(len(chunk) // rec):
-                r = chunk[k * rec : (k + 1) * rec]
+                stamp, *a = fmt.unpack_from(chunk, k * rec)
                 start = b + k * step
-                if _STAMP.unpack_from(r)[0] != start:
+                if stamp != start:
                     continue
-                a = array("f")
-                a.frombytes(r[8:])
-                vals = list(a) if step == 1 else [tuple(a[i : i + 4]) for i in range(0, 4 * N, 4)]
+                vals = a if step == 1 else [tuple(a[i : i + 4]) for i in range(0, 4 * N, 4)]
                 out.append((start, vals))
             b += n * step
         return out

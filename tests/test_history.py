@@ -315,3 +315,28 @@ def check_export(state, cfg, tier):
     assert first["t"] == str(js["rows"][1]["t"])
     r = cli(*args, "--tier", "2s", check=False)
     assert r.returncode == 2 and "--tier must be one of" in r.stderr
+
+
+def test_nginx_serves_the_events_log_whole_and_uncached(site, short_tmp):
+    """The events log through the shipped server block: no-cache, never a
+    304 or a byte range (it is replaced by rename like data.json)."""
+    import shutil
+
+    from chrony_snap.harness.nginx import NginxProcess
+
+    run, clock, out, state, _ = site
+    run()
+    root = short_tmp / "www"
+    shutil.copytree(out / "history", root / "history")
+    for p in (short_tmp, root, root / "history"):
+        os.chmod(p, 0o755)
+    os.chmod(root / "history" / "events.json", 0o644)
+    web = NginxProcess(root).start()
+    try:
+        status, headers, body = web.get("/history/events.json", headers={"Range": "bytes=0-3"})
+        assert status == 200 and json.loads(body) == {"schema_version": 1, "events": []}
+        assert headers["cache-control"] == "no-cache" and "etag" not in headers
+        status, _, _ = web.get("/history/events.json", headers={"If-Modified-Since": headers["last-modified"]})
+        assert status == 200
+    finally:
+        web.stop()
