@@ -26,14 +26,16 @@ from snapshot_bench import REPO, Sandbox, Variant, emit, measure, med, packets_p
 CONFIGS = {"on": "[metrics]\nenabled = true\n", "off": "[metrics]\nenabled = false\n"}
 
 
-def bench_size(n, runs, counts):
+def bench_size(n, runs, counts, configs=CONFIGS, product="metrics"):
+    """CPU of the 'on' and 'off' configs, interleaved; `product` is the web
+    root's file or directory that exists only with 'on'."""
     tmp = Path(tempfile.mkdtemp(prefix="cs-m", dir="/tmp"))
     tree = Variant("tree", REPO)
     try:
         with Sandbox(tmp / "c", ipv6=False) as sb:
             send_traffic(sb, n, counts)
             builds = {}
-            for name, extra in CONFIGS.items():
+            for name, extra in configs.items():
                 cfg = tmp / f"{name}.toml"
                 cfg.write_text("[dns]\nenabled = false\n[chrony]\nclients_deadline_s = 30\n" + extra)
                 tree.name = name  # its own web root and state directory
@@ -45,7 +47,7 @@ def bench_size(n, runs, counts):
             for i in range(runs):
                 for name in ("on", "off") if i % 2 == 0 else ("off", "on"):
                     rows[name].append(measure(builds[name], tree.env)[0])
-            assert (tmp / "on" / "www" / "metrics").exists() and not (tmp / "off" / "www" / "metrics").exists()
+            assert (tmp / "on" / "www" / product).exists() and not (tmp / "off" / "www" / product).exists()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     paired = med([a / b for a, b in zip(rows["on"], rows["off"], strict=True)])
