@@ -14,15 +14,11 @@ Not a test.  Runs bench/metrics_bench.py's interleaved on/off loop with [history
 usage: python bench/history_bench.py [--sizes 1000,10000] [--runs 21] [--packets 1-3] [--out FILE]
 """
 
-import argparse
-import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from metrics_bench import bench_size  # noqa: E402
-from snapshot_bench import emit, packets_per_client  # noqa: E402
+import metrics_bench  # noqa: E402
 
 from chrony_snap import config, history as H  # noqa: E402
 
@@ -36,30 +32,11 @@ def bytes_per_tick() -> int:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="1000,10000")
-    ap.add_argument("--runs", type=int, default=21)
-    ap.add_argument("--packets", default="1-3", help="NTP requests per client: N, or N-M")
-    ap.add_argument("--out", default=None, help="also write the markdown table here")
-    a = ap.parse_args()
-    counts = packets_per_client(a.packets)
-    lines = [
-        f"Command: `{' '.join(['python', 'bench/history_bench.py'] + sys.argv[1:])}`  ",
-        f"Machine: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, "
-        f"medians of {a.runs} interleaved runs, {a.packets} NTP request(s) per client.  "
-        f"History writes {bytes_per_tick():,} bytes per tick "
-        f"(default tiers; file {H.size_of(config.defaults()):,} bytes).",
-        "",
-        "| clients | CPU, history off | CPU, history on | on / off (medians) | on / off (median of per-run ratios) |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for n in [int(x) for x in a.sizes.split(",")]:
-        r = bench_size(n, a.runs, counts, CONFIGS, "history")
-        lines.append(
-            f"| {n:,} | {r['off']:.1f} ms | {r['on']:.1f} ms | **{r['on'] / r['off']:.3f}** | **{r['paired']:.3f}** |"
-        )
-        print(lines[-1], flush=True)
-    emit(lines, a.out)
+    note = (
+        f"  History writes {bytes_per_tick():,} bytes per tick "
+        f"(default tiers; file {H.size_of(config.defaults()):,} bytes)."
+    )
+    metrics_bench.main(CONFIGS, "history", "bench/history_bench.py", note)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ def bench_size(n, runs, counts, configs=CONFIGS, product="metrics"):
     return {"n": n, "runs": runs, "on": med(rows["on"]) * 1000, "off": med(rows["off"]) * 1000, "paired": paired}
 
 
-def main():
+def main(configs=CONFIGS, product="metrics", script="bench/metrics_bench.py", note=""):
+    """The command line and the table, for `product` ('metrics', or what calls this)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--runs", type=int, default=21)
@@ -63,15 +64,16 @@ def main():
     a = ap.parse_args()
     counts = packets_per_client(a.packets)
     lines = [
-        f"Command: `{' '.join(['python', 'bench/metrics_bench.py'] + sys.argv[1:])}`  ",
+        f"Command: `{' '.join(['python', script] + sys.argv[1:])}`  ",
         f"Machine: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, "
-        f"medians of {a.runs} interleaved runs, {a.packets} NTP request(s) per client.",
+        f"medians of {a.runs} interleaved runs, {a.packets} NTP request(s) per client.{note}",
         "",
-        "| clients | CPU, metrics off | CPU, metrics on | on / off (medians) | on / off (median of per-run ratios) |",
+        f"| clients | CPU, {product} off | CPU, {product} on | on / off (medians) "
+        "| on / off (median of per-run ratios) |",
         "|---:|---:|---:|---:|---:|",
     ]
     for n in [int(x) for x in a.sizes.split(",")]:
-        r = bench_size(n, a.runs, counts)
+        r = bench_size(n, a.runs, counts, configs, product)
         lines.append(
             f"| {n:,} | {r['off']:.1f} ms | {r['on']:.1f} ms | **{r['on'] / r['off']:.3f}** | **{r['paired']:.3f}** |"
         )

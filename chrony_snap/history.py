@@ -225,19 +225,7 @@ class Ring:
         return int(self.anchor_wall + (since_boot - self.anchor_boot))
 
     def _write_head(self):
-        h = _HEAD.pack(
-            MAGIC,
-            VERSION,
-            N,
-            MAX_SOURCES,
-            len(self.layout.tiers),
-            *self.layout.key(),
-            self.boot_id.encode("ascii", "replace")[:40],
-            self.anchor_boot,
-            self.anchor_wall,
-            self.last_pos,
-        )
-        os.pwrite(self.fd, h, 0)
+        os.pwrite(self.fd, _head_bytes(self.layout, self.boot_id, self.anchor_boot, self.anchor_wall, self.last_pos), 0)
 
     def write_sources(self):
         os.pwrite(self.fd, b"".join(_SRC.pack(a.encode("ascii", "replace")[:64]) for a in self.sources), _SRC_OFF)
@@ -301,25 +289,26 @@ class Ring:
 
 
 def _create(path, layout):
-    from chrony_snap.writer import _create_temp  # the temp-file rules: O_EXCL|O_NOFOLLOW, then rename
+    from chrony_snap.writer import atomic_write, remove_stale_temps
 
-    tmp, fd = _create_temp(path, 0o640)
-    try:
-        try:
-            os.ftruncate(fd, layout.size)  # sparse: the disk fills as the rings do, to layout.size
-            r = Ring.__new__(Ring)
-            r.fd, r.layout = fd, layout
-            r.boot_id, r.anchor_boot, r.anchor_wall, r.last_pos = "", 0.0, 0.0, 0.0
-            r._write_head()
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    remove_stale_temps(os.path.dirname(path))  # a run killed while creating one left 100+ MB
+    # sparse: the disk fills as the rings do, up to layout.size
+    atomic_write(path, _head_bytes(layout, "", 0.0, 0.0, 0.0), mode=0o640, size=layout.size)
+
+
+def _head_bytes(layout, boot_id, anchor_boot, anchor_wall, last_pos) -> bytes:
+    return _HEAD.pack(
+        MAGIC,
+        VERSION,
+        N,
+        MAX_SOURCES,
+        len(layout.tiers),
+        *layout.key(),
+        boot_id.encode("ascii", "replace")[:40],
+        anchor_boot,
+        anchor_wall,
+        last_pos,
+    )
 
 
 def _check(fd, layout):
