@@ -179,17 +179,16 @@ class Ring:
     def __init__(self, fd, layout, head):
         self.fd, self.layout = fd, layout
         self.boot_id, self.anchor_boot, self.anchor_wall, self.last_pos = head
+        raw = os.pread(fd, _SRC.size * MAX_SOURCES, _SRC_OFF)
         self.sources = [
-            _SRC.unpack_from(os.pread(fd, _SRC.size, _SRC_OFF + i * _SRC.size))[0]
-            .rstrip(b"\0")
-            .decode("ascii", "replace")
-            for i in range(MAX_SOURCES)
+            _SRC.unpack_from(raw, i * _SRC.size)[0].rstrip(b"\0").decode("ascii", "replace") for i in range(MAX_SOURCES)
         ]
 
     @classmethod
     def open(cls, path, layout, warn, create=True):
+        """create=False: only read (export), raising FileNotFoundError or BadFile."""
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+            fd = os.open(path, (os.O_RDWR if create else os.O_RDONLY) | os.O_CLOEXEC | os.O_NOFOLLOW)
         except FileNotFoundError:
             if not create:
                 raise
