@@ -340,3 +340,24 @@ def test_nginx_serves_the_events_log_whole_and_uncached(site, short_tmp):
         assert status == 200
     finally:
         web.stop()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_history_off_is_not_even_imported(tmp_path, fake, enabled):
+    """Off costs nothing per tick: chrony_snap.history is not imported; on, it
+    brings no module the per-second path avoids (array would bring collections.abc)."""
+    import sys
+
+    cfg = write_config(tmp_path / "c.toml", f"[history]\nenabled = {'true' if enabled else 'false'}\n")
+    probe = (
+        "import sys\n"
+        "from chrony_snap.cli import main\n"
+        f"rc = main(['build', '--out', {str(tmp_path / 'www')!r}, '--state', {str(tmp_path / 'st')!r}, "
+        f"'--config', {str(cfg)!r}, '--chronyc', {str(FIX.parent.parent / 'fakebin' / 'chronyc')!r}])\n"
+        "print('chrony_snap.history' in sys.modules, 'collections.abc' in sys.modules)\n"
+        "sys.exit(rc)\n"
+    )
+    env = {**os.environ, **fake.env}
+    for _ in range(2):  # the first renders the page (Jinja2 brings everything)
+        r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
+    assert r.stdout.split() == [str(enabled), "False"]
