@@ -57,6 +57,7 @@ def tick(t0, out, sdir, config_path, chronyc, socket, render_page, cancelled) ->
             reports = read_reports(t, results)
             finish_clients(t, results, reports, encoder, dest)
             judge_health(t, reports)
+            record_history(t, reports)
             with write_metrics(t, reports) as pending:
                 if not publish(t, dest, reports):
                     return 0 if t.cancelled() else 1
@@ -105,6 +106,8 @@ def _checked_state(raw: dict) -> dict:
     active = raw.get("active_errors")
     if active.__class__ is dict:
         st["active_errors"] = {k: v for k, v in active.items() if k.__class__ is str and v.__class__ is str}
+    if raw.get("history_obs").__class__ is dict:
+        st["history_obs"] = raw["history_obs"]  # only compared with, never trusted further
     if raw.get("page_failed").__class__ is str:
         st["page_failed"] = raw["page_failed"]
     return st
@@ -257,6 +260,71 @@ def judge_health(t: Tick, reports):
     )
 
 
+_HISTORY_HINT = (
+    "Check that chrony-snap's user may write the history directory ([history] dir, default STATE/history) "
+    "and that its file system is not full; data.json is written all the same."
+)
+
+
+def record_history(t: Tick, reports):
+    """[history]: this tick's series into the ring file (O(1)), what changed
+    into the events log.  Off: not even imported.  A failure is an `errors`
+    entry (logged once by remember_state); it never costs data.json."""
+    t.history = None
+    if not t.cfg["history"]["enabled"]:
+        return
+    from chrony_snap import history as H
+
+    hdir = H.directory(t.cfg, t.sdir)
+    if hdir is None:
+        t.errors.append(C._err("history", "no usable state directory: running without history", "state", _HISTORY_HINT))
+        return
+    tracking, sources = reports.get("tracking"), reports.get("sources")
+    clients_ok = _ok(t.errors, "clients")
+    new = None
+    if clients_ok and t.dt is not None:
+        new = len(t.new_prev_clients.keys() - t.prev_clients.keys())
+    try:
+        os.makedirs(hdir, mode=0o750, exist_ok=True)
+        with H.Ring.open(os.path.join(hdir, "history.bin"), H.Layout(H.tiers_of(t.cfg)), log) as ring:
+            pos = ring.position(t.boot_id, t.since_boot, t.now)
+            if H.assign_sources(ring.sources, sources):
+                ring.write_sources()
+            summary = t.summary if clients_ok else None
+            ring.append(pos, H.values(tracking, t.ss_rate, summary, new, sources, ring.sources))
+        obs = H.observe(t.reachable, tracking, sources, t.ss_rate, summary, t.health)
+        events = H.changes(t.st.get("history_obs"), obs, t.now)
+        t.st["history_obs"] = H.keep_unknown(t.st.get("history_obs"), obs)
+        published = os.path.join(t.out, "history", "events.json")
+        if events or not os.path.exists(published):
+            _publish_events(t, hdir, published, events, H.MAX_EVENTS)
+    except OSError as e:
+        code = "disk_full" if H.is_disk_full(e) else "write"
+        t.errors.append(C._err("history", f"cannot write history in {hdir}: {e.strerror or e}", code, _HISTORY_HINT))
+        return
+    t.history = {
+        "events": "history/events.json",
+        "position": pos,
+        "tiers": [{"name": n, "step_s": step, "span_s": step * slots} for n, step, slots, _, _ in ring.layout.tiers],
+    }
+
+
+def _publish_events(t: Tick, hdir, published, new, limit):
+    """The events log (bounded, oldest dropped) in the state directory, and
+    its JSON for the page and tools in the web root (atomic, never torn)."""
+    from chrony_snap.jsonenc import dumps
+    from chrony_snap.writer import atomic_write
+
+    events = S.load(hdir, "events", log).get("events")
+    events = (events if events.__class__ is list else []) + new
+    events = events[-limit:]
+    if new:
+        S.save(hdir, "events", {"events": events})
+    os.makedirs(os.path.dirname(published), exist_ok=True)
+    shown = [{**e, "time": snapshot.rfc3339(e["t"])} for e in events]
+    atomic_write(published, dumps({"schema_version": 1, "events": shown}).encode("utf-8"))
+
+
 class PendingFiles:
     """Temp files written before data.json, renamed into place only after it
     (so the metrics never announce a snapshot that was not published);
@@ -344,6 +412,7 @@ def publish(t: Tick, dest, reports) -> bool:
             errors=t.errors,
             duration_ms=t.duration_ms,
             ss_rate=t.ss_rate,
+            history=t.history,
         )
     )
     if t.cancelled():

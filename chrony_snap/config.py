@@ -64,6 +64,14 @@ SCHEMA = {
         "ntp_drop_share_degraded": (0.1, "float", (0.0, 1.0)),
         "ntp_drop_min_pps": (1.0, "float", (0.0, 1e9)),
     },
+    # trends kept in ring files (chrony_snap/history.py); the spans fix the file's size
+    "history": {
+        "enabled": (True, "bool", None),
+        "dir": ("", "str", None),
+        "span_1s_hours": (24, "int", (1, 24 * 7)),
+        "span_1m_days": (90, "int", (1, 3650)),
+        "span_1h_years": (5, "int", (1, 50)),
+    },
 }
 
 # Status rule presets: (warning_drops, critical_drops, critical_drop_ratio)

@@ -38,6 +38,11 @@ def _seconds(v: float) -> str:
     return f"{v * 1e6:.3g} µs"
 
 
+def max_clock_error(tracking) -> float:
+    """chrony's FAQ: the largest error of the clock = |last offset| + root dispersion + root delay / 2."""
+    return abs(tracking["last_offset_s"]) + tracking["root_dispersion_s"] + tracking["root_delay_s"] / 2
+
+
 def synchronisation(tracking, th) -> list:
     """not_synchronised, leap_not_normal, offset_high, max_error_high."""
     if tracking is None:
@@ -80,8 +85,7 @@ def synchronisation(tracking, th) -> list:
                 )
             )
             break
-    # chrony FAQ: the largest error of the clock = |last offset| + root dispersion + root delay / 2
-    max_error = abs(tracking["last_offset_s"]) + tracking["root_dispersion_s"] + tracking["root_delay_s"] / 2
+    max_error = max_clock_error(tracking)
     if max_error > th["max_error_degraded_s"]:
         out.append(
             _reason(

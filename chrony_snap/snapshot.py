@@ -5,6 +5,7 @@ clients.py encodes). Pure: no I/O.
 import time
 
 from chrony_snap import SCHEMA_VERSION, __version__, fields as F
+from chrony_snap.health import max_clock_error
 from chrony_snap.jsonenc import dumps
 
 
@@ -46,9 +47,13 @@ def head_bytes(*, seq, now_wall, host, cfg):
     return dumps(top)[:-1].encode("utf-8") + b',"clients":['
 
 
-def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, health=None):
-    """The rest of data.json, after the clients array (`health` left out when None)."""
+def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, health=None, history=None):
+    """The rest of data.json, after the clients array (`health` and `history`
+    left out when None)."""
     st = cfg["status"]
+    tracking = reports.get("tracking")
+    if tracking is not None:
+        tracking = {**tracking, "max_clock_error_s": max_clock_error(tracking)}
     rest = {
         "duration_ms": duration_ms,
         "chrony": chrony,
@@ -59,7 +64,7 @@ def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, h
             "critical_drop_ratio": st["critical_drop_ratio"],
         },
         "summary": summary,
-        "tracking": reports.get("tracking"),
+        "tracking": tracking,
         "sources": reports.get("sources"),
         "sourcestats": reports.get("sourcestats"),
         "serverstats": reports.get("serverstats"),
@@ -69,4 +74,6 @@ def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, h
     }
     if health is not None:
         rest["health"] = health
+    if history is not None:
+        rest["history"] = history
     return b"]," + dumps(rest)[1:].encode("utf-8")
