@@ -120,8 +120,12 @@ class ClientEncoder:
     (feed_bytes) so that most of the work overlaps chronyc's own run on a
     large client list.  The status rule is classify() inlined."""
 
-    def __init__(self, nts, prev, dt, rule, names, static, sink, counts=None):
+    def __init__(self, nts, prev, dt, rule, names, static, sink, counts=None, first_seen=None, now_text=None):
         self.nts, self.prev, self.dt, self.rule = nts, prev, dt, rule
+        # firstseen.py's map and this tick's time: `first_seen` of each client, and the
+        # map of the clients listed now (new_first: pruned with what chronyd forgets)
+        self.first_seen, self.now_text = first_seen, now_text
+        self.new_first = {}
         self.hist = counts  # a metrics.ClientCounts when metrics are on
         self.names, self.static = names, static
         self.sink = sink  # gets the clients' UTF-8 JSON, batch by batch, comma-separated
@@ -184,6 +188,10 @@ class ClientEncoder:
             h_last, h_int, h_drops, top = hist.last, hist.interval, hist.drops, hist.top
             h_nts, h_idle, top_n = hist.nts, hist.idle, hist.top_n
         no_rate = '{"ntp_pps":null,"drop_pps":null}'
+        get_first = self.first_seen.get if self.first_seen is not None else None
+        new_first = self.new_first
+        now_text = self.now_text
+        first = ""
         for line in text.splitlines():
             # THE row check (clients -k rows go through it too: parse_nts)
             try:
@@ -294,9 +302,15 @@ class ClientEncoder:
                 if hist is not None and k is not None and k[0]:
                     h_nts += 1
                 cmd += _nts_json(k)
+            if get_first is not None:
+                f = get_first(a)
+                if f is None:
+                    f = now_text
+                new_first[a] = f
+                first = f',"first_seen":"{f}"'
             append(
                 f'{{"address":"{a}","hostname":{host},{fs},"ntp":{{"packets":{n},"drops":{d},'
-                f'"interval_s":{i},"interval_limited_s":{il},"last_seen_s":{last}}}{cmd},"rate":{rate}}}'
+                f'"interval_s":{i},"interval_limited_s":{il},"last_seen_s":{last}}}{cmd},"rate":{rate}{first}}}'
             )
         self.counts = [n_warn, n_crit, v6, active, tot_n, tot_d, tot_c]
         self.tot_cd = tot_cd

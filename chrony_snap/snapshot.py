@@ -46,8 +46,8 @@ def head_bytes(*, seq, now_wall, host, cfg):
     return dumps(top)[:-1].encode("utf-8") + b',"clients":['
 
 
-def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, health=None):
-    """The rest of data.json, after the clients array (`health` left out when None)."""
+def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, health=None, client_log=None):
+    """The rest of data.json, after the clients array (`health`, `client_log` left out when None)."""
     st = cfg["status"]
     rest = {
         "duration_ms": duration_ms,
@@ -69,4 +69,6 @@ def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, h
     }
     if health is not None:
         rest["health"] = health
+    if client_log is not None:
+        rest["client_log"] = client_log
     return b"]," + dumps(rest)[1:].encode("utf-8")
