@@ -90,6 +90,14 @@ function drawLog(log) {
   setHidden(full, log.full !== true);
 }
 
+/* the one line shown while the section is closed */
+function drawBrief(a, log) {
+  const parts = [formatInt(a.networkCount) + (a.networkCount === 1 ? " network" : " networks")];
+  if (a.hasFirstSeen) parts.push(formatInt(a.newCount) + " new in the last hour");
+  if (log && typeof log.capacity === "number") parts.push(formatInt(log.records) + " of " + formatInt(log.capacity) + " log records");
+  setText(byId("pop-brief"), "(" + parts.join(" · ") + ")");
+}
+
 function drawNew(a) {
   setText(byId("new-count"), a.hasFirstSeen
     ? formatInt(a.newCount) + (a.newCount === 1 ? " client" : " clients") + " first seen in the last hour"
@@ -117,6 +125,7 @@ export function renderAnalytics(analytics, snapshot) {
   lastNow = Date.parse(snapshot.generated_at) / 1000;
   if (newOnly) setNewSince(lastNow - NEW_WINDOW_S); // the hour moves with the data
   drawNew(analytics);
+  drawBrief(analytics, snapshot.client_log);
 }
 
 function search(text) {

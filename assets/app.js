@@ -54,7 +54,9 @@ function applySnapshot(message) {
     adoptModel(message);
     clientsAsOf = snapshotTime();
     renderSummary(snapshot.summary);
+    const tAnalytics = performance.now();
     renderAnalytics(message.analytics, snapshot);
+    message.analyticsMain = performance.now() - tAnalytics;
   }
   const oldCards = listUnknown && model.count > 0;
   root.classList.toggle("clients-stale", oldCards);
@@ -88,7 +90,7 @@ function onPoll(message) {
       const applied = performance.now(), seq = message.meta.seq, t = message.timings;
       afterPaint((painted) => {
         mark("cs:refresh-painted");
-        record(hooks.perf, { seq, worker: message.worker, fetch: t.fetch, parse: t.parse, build: t.build, analytics: t.analytics,
+        record(hooks.perf, { seq, worker: message.worker, fetch: t.fetch, parse: t.parse, build: t.build, analytics: t.analytics, analyticsMain: message.analyticsMain,
                              apply: applied - received, main: painted - received,
                              painted: t.parse + t.build + (painted - received), clients: model.count });
       });

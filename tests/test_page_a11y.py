@@ -191,6 +191,7 @@ def test_client_population_states(synth_site, new_page, theme):
         wait_seq(page, synth_site.seq)
         expect(page.locator("#log-full")).to_be_visible()
         no_violations(page)
+        page.click("#pop-details > summary")
         page.click("#new-filter")
         expect(page.locator("#new-filter")).to_have_attribute("aria-pressed", "true")
         page.locator("#networks-body button").first.click()

@@ -47,7 +47,15 @@ def show(synth_site, new_page, doc, **kw):
     synth_site.write(doc)
     page = new_page(synth_site.url, **kw).page
     wait_seq(page, synth_site.seq)
+    open_section(page)
     return page
+
+
+def open_section(page):
+    """The section is closed at first (one line, so the client list stays in view)."""
+    expect(page.locator("#hist-last")).to_be_hidden()
+    page.click("#pop-details > summary")
+    expect(page.locator("#hist-last")).to_be_visible()
 
 
 def per_bucket(values, bounds):
@@ -156,6 +164,12 @@ def test_client_log_capacity_and_nts(synth_site, new_page):
         "chronyd's client log: 300 of 300 records (capacity from clientloglimit in chrony.conf)"
     )
     expect(page.locator("#log-full")).to_be_visible()
+    nets = {ipaddress.ip_network(f"{c['address']}/{24 if c['family'] == 'ipv4' else 48}", strict=False)
+            for c in doc["clients"]}  # fmt: skip
+    new = sum(1 for i in range(len(doc["clients"])) if i % 7 == 0)
+    expect(page.locator("#pop-brief")).to_have_text(
+        f"({len(nets)} networks · {new} new in the last hour · 300 of 300 log records)"
+    )
     expect(page.locator("#nts-split")).to_be_hidden()
     doc = synth.make(40, refresh_s=0.5, nts=True)
     doc["client_log"] = {"records": 40, "capacity": None, "source": None, "full": False}
@@ -175,7 +189,7 @@ def test_phone_viewport_fits(synth_site, new_page, theme):
     probe.page.goto(synth_site.url)
     wait_seq(probe.page, synth_site.seq)
     page = probe.page
-    expect(page.locator("#hist-last")).to_be_visible()
+    open_section(page)
     # nothing of the section sticks out of the phone's width (the networks table scrolls inside its box)
     width = page.evaluate("document.getElementById('population').getBoundingClientRect().right")
     assert width <= PHONE["width"]
