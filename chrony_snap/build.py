@@ -157,7 +157,7 @@ def prepare(t: Tick):
         if err is not None:
             t.errors.append(err)
     t.first_seen = firstseen.load(t.sdir, log)
-    t.now_text = firstseen.rfc3339(t.now)
+    t.now_member = firstseen.member(firstseen.rfc3339(t.now))
     t.lookups = dns.start(t.cache, t.prev_clients.keys(), t.now, dcfg, t.st.get("dns_backoff", 0.0), t.static)
     t.seq = max(t.st["seq"], S.seq_from_snapshot(t.data_json, log)) + 1
 
@@ -175,7 +175,7 @@ def _encoder(t, dest, nts=None):
     m = t.cfg["metrics"]
     t.counts = metrics.ClientCounts(m["top_clients"]) if m["enabled"] else None
     return clients.ClientEncoder(
-        nts, t.prev_clients, t.dt, t.cfg["status"], t.cache, t.static, dest.write, t.counts, t.first_seen, t.now_text
+        nts, t.prev_clients, t.dt, t.cfg["status"], t.cache, t.static, dest.write, t.counts, t.first_seen, t.now_member
     )
 
 
@@ -244,7 +244,9 @@ def finish_clients(t: Tick, results, reports, encoder, dest):
     t.summary, t.new_prev_clients, problems = encoder.finish()
     listed = not failed and _ok(t.errors, "clients")
     if listed:  # a failed call lists no client: that forgets none of them
-        t.first_seen = encoder.new_first
+        t.first_seen = encoder.first_seen
+    elif t.first_seen is not None:
+        t.first_seen = firstseen.load(t.sdir, log)  # not what a failed or partial list added to it
     t.client_log = client_log_use(t) if listed else None
     if problems:
         t.errors.append(C.garbage_error("clients", problems))

@@ -1,5 +1,7 @@
 """When the engine first saw each client (data.json's `first_seen`), kept in
-the state directory as firstseen.bin: {address: RFC 3339 text}.
+the state directory as firstseen.bin: {address: the client's JSON member
+',"first_seen":"<RFC 3339>"'}, stored as written so that the per-second loop
+only looks it up (clients.py).
 
 Unlike the other state files this one is not a cache (a lost file forgets
 when clients arrived), so it has its own format tag, independent of
@@ -21,11 +23,26 @@ NAME = "firstseen.bin"
 TAG = "chrony-snap first-seen"
 VERSION = 1
 _DIGITS = frozenset("0123456789")
+_HEAD = ',"first_seen":"'
 
 
 def rfc3339(epoch: float) -> str:
     """Whole seconds, UTC: 2026-12-03T14:32:13Z."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
+
+
+def member(text: str) -> str:
+    """An RFC 3339 text -> the client's JSON member."""
+    return f'{_HEAD}{text}"'
+
+
+def time_of(m: str) -> str:
+    """member()'s inverse."""
+    return m[len(_HEAD) : -1]
+
+
+def _valid_member(v) -> bool:
+    return v.__class__ is str and v.startswith(_HEAD) and v[-1:] == '"' and valid_time(time_of(v))
 
 
 def valid_time(v) -> bool:
@@ -51,7 +68,7 @@ def _check(data: bytes) -> dict:
     if seen.__class__ is not dict:
         raise ValueError("not a map")
     # most clients share a few values (those first seen in the same tick): check each once
-    if not all(valid_time(v) for v in set(seen.values())) or not all(k.__class__ is str for k in seen):
+    if not all(_valid_member(v) for v in set(seen.values())) or not all(k.__class__ is str for k in seen):
         raise ValueError("holding values that are not addresses and times")
     return seen
 

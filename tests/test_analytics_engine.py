@@ -35,7 +35,12 @@ def first_seen_of(tmp_path):
 
 def seed(tmp_path, seen, version=firstseen.VERSION):
     (tmp_path / "st").mkdir(mode=0o700, exist_ok=True)
-    seen_file(tmp_path).write_bytes(marshal.dumps((firstseen.TAG, version, seen)))
+    members = {a: firstseen.member(t) for a, t in seen.items()}
+    seen_file(tmp_path).write_bytes(marshal.dumps((firstseen.TAG, version, members)))
+
+
+def kept(tmp_path):
+    return {a: firstseen.time_of(m) for a, m in firstseen.load(str(tmp_path / "st"), pytest.fail).items()}
 
 
 def test_first_seen_kept_across_ticks_and_pruned(tmp_path, fake):
@@ -48,8 +53,7 @@ def test_first_seen_kept_across_ticks_and_pruned(tmp_path, fake):
     assert len(new) == FIXTURE_CLIENTS - 1 and len(set(new.values())) == 1
     t = time.mktime(time.strptime(next(iter(new.values())), "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
     assert int(before) - 1 <= t <= time.time() + 1
-    kept = firstseen.load(str(tmp_path / "st"), pytest.fail)
-    assert kept == got  # 192.0.2.99 pruned, nothing else
+    assert kept(tmp_path) == got  # 192.0.2.99 pruned, nothing else
     build(tmp_path, fake)  # a restart: another process
     assert first_seen_of(tmp_path) == got
 
@@ -58,7 +62,7 @@ def test_failed_client_list_forgets_nobody(tmp_path, fake):
     seed(tmp_path, {"127.1.0.1": OLD})
     fake.set("clients", stdout="", stderr="506 Cannot talk to daemon\n", rc=1)
     build(tmp_path, fake, check=False)
-    assert firstseen.load(str(tmp_path / "st"), pytest.fail) == {"127.1.0.1": OLD}
+    assert kept(tmp_path) == {"127.1.0.1": OLD}
 
 
 def test_first_seen_survives_an_upgrade_of_the_other_state_files(tmp_path, fake):
@@ -73,11 +77,12 @@ def test_first_seen_survives_an_upgrade_of_the_other_state_files(tmp_path, fake)
     "raw",
     [
         b"\x00garbage",
-        marshal.dumps((firstseen.TAG, firstseen.VERSION, {"127.1.0.1": 'x","hostname":"<b>'})),
+        marshal.dumps((firstseen.TAG, firstseen.VERSION, {"127.1.0.1": ',"first_seen":"x","hostname":"<b>"'})),
+        marshal.dumps((firstseen.TAG, firstseen.VERSION, {"127.1.0.1": OLD})),
         marshal.dumps((firstseen.TAG, firstseen.VERSION + 1, {})),
         marshal.dumps(("other", 1, {})),
     ],
-    ids=["unreadable", "bad-value", "newer", "foreign"],
+    ids=["unreadable", "bad-value", "bare-time", "newer", "foreign"],
 )
 def test_corrupt_first_seen_set_aside(tmp_path, fake, raw):
     (tmp_path / "st").mkdir(mode=0o700)

@@ -199,3 +199,21 @@ def test_phone_viewport_fits(synth_site, new_page, theme):
 def test_first_seen_parse_of_rfc3339():
     """The times the page compares are the engine's: whole seconds, UTC."""
     assert calendar.timegm(time.strptime(rfc3339(1_790_000_000), "%Y-%m-%dT%H:%M:%SZ")) == 1_790_000_000
+
+
+def test_population_screenshots(synth_site, new_page, tmp_path):
+    """The section open, desktop and phone, light and dark (README's pictures:
+    CHRONY_SNAP_SCREENSHOTS=docs writes them there)."""
+    import os
+
+    out = os.environ.get("CHRONY_SNAP_SCREENSHOTS") or str(tmp_path)
+    os.makedirs(out, exist_ok=True)
+    doc, _ = population_doc()
+    for scheme in ("light", "dark"):
+        for prefix, viewport in (("", {"width": 1280, "height": 900}), ("phone-", PHONE)):
+            page = show(synth_site, new_page, doc, viewport=viewport, color_scheme=scheme)
+            page.mouse.move(0, 0)
+            path = os.path.join(out, f"screenshot-population-{prefix}{scheme}.png")
+            page.locator("#population").screenshot(path=path)
+            assert os.path.getsize(path) > 20000
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
