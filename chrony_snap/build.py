@@ -157,6 +157,7 @@ def prepare(t: Tick):
         if err is not None:
             t.errors.append(err)
     t.first_seen = firstseen.load(t.sdir, log)
+    t.first_seen_was = t.first_seen, len(t.first_seen or ())  # saved again only when it changed
     t.now_member = firstseen.member(firstseen.rfc3339(t.now))
     t.lookups = dns.start(t.cache, t.prev_clients.keys(), t.now, dcfg, t.st.get("dns_backoff", 0.0), t.static)
     t.seq = max(t.st["seq"], S.seq_from_snapshot(t.data_json, log)) + 1
@@ -412,7 +413,8 @@ def remember_state(t: Tick):
                 "serverstats": t.serverstats,
             },
         )
-        if t.first_seen is not None:
+        was, n = t.first_seen_was
+        if t.first_seen is not None and (t.first_seen is not was or len(t.first_seen) != n):
             firstseen.save(t.sdir, t.first_seen)
         if t.lookups is not None or not t.cache:
             S.save(t.sdir, "dns", t.cache)

@@ -191,3 +191,17 @@ def test_verdict_client_log_full_at_capacity():
     rate = {"client_log_records_dropped": 3.0}
     v = health.verdict(**{**kw, "serverstats_rate": rate}, client_log=full)
     assert [r["code"] for r in v["reasons"]].count("client_log_full") == 1
+
+
+def test_first_seen_file_rewritten_only_when_it_changed(tmp_path, fake):
+    build(tmp_path, fake)
+    before = seen_file(tmp_path).stat().st_ino
+    build(tmp_path, fake)  # the same clients: nothing to write
+    assert seen_file(tmp_path).stat().st_ino == before
+    fake.set(
+        "clients",
+        stdout=(tmp_path / "fake" / "clients.stdout").read_text() + "127.9.9.9,1,0,0,0,0,0,0,127,4294967295\n",
+    )
+    build(tmp_path, fake)  # a newcomer: written (atomically: a new inode)
+    assert seen_file(tmp_path).stat().st_ino != before
+    assert "127.9.9.9" in kept(tmp_path)
