@@ -210,12 +210,14 @@ def test_demo_shows_upstreams_flapping_networks_names_and_new_clients():
     try:
         demo.wait_url()
         seen = set()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         doc = snapshot(port)
         while time.monotonic() < deadline and not {"degraded", "ok-after"} <= seen:
             doc = snapshot(port)
             codes = {r["code"] for r in doc["health"]["reasons"]}
-            if "sources_unreachable" in codes:
+            if "stopping upstream" not in demo.text():
+                pass  # (a source not polled yet at the start has reach 0 too: not what is checked here)
+            elif "sources_unreachable" in codes:
                 assert doc["health"]["status"] != "ok"
                 seen.add("degraded")
             elif "degraded" in seen:  # recovered (the demo's rate-limited bursts may degrade it otherwise)
