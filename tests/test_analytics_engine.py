@@ -205,3 +205,18 @@ def test_first_seen_file_rewritten_only_when_it_changed(tmp_path, fake):
     build(tmp_path, fake)  # a newcomer: written (atomically: a new inode)
     assert seen_file(tmp_path).stat().st_ino != before
     assert "127.9.9.9" in kept(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("[page]\nipv4_prefix = 0\n", "page.ipv4_prefix"),
+        ("[page]\nipv6_prefix = 129\n", "page.ipv6_prefix"),
+        ('[page]\nipv4_prefix = "24"\n', "page.ipv4_prefix"),
+        ("[chrony]\nclient_log_capacity = -1\n", "chrony.client_log_capacity"),
+        ("[chrony]\nconf = 5\n", "chrony.conf"),
+    ],
+)
+def test_bad_new_keys_exit_2_naming_them(tmp_path, fake, text, key):
+    r = fake.build(tmp_path, write_config(tmp_path / "c.toml", text), check=False)
+    assert r.returncode == 2 and key in r.stderr
