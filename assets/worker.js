@@ -26,9 +26,9 @@ function transferable(message) {
 }
 
 self.onmessage = async (event) => {
-  const { id, url, timeoutMs } = event.data;
+  const { id, url, timeoutMs, analytics } = event.data;
   try {
-    const message = await loader.load(url, timeoutMs);
+    const message = await loader.load(url, timeoutMs, analytics);
     message.id = id;
     self.postMessage(message, transferable(message));
   } catch (e) {

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from chrony_snap import clients, collect as C, config, dns, health, metrics, snapshot, state as S
+from chrony_snap import clientlog, clients, collect as C, config, dns, firstseen, health, metrics, snapshot, state as S
 from chrony_snap.writer import StreamingFile, prepare as prepare_file, remove_stale_temps
 
 
@@ -108,6 +108,8 @@ def _checked_state(raw: dict) -> dict:
         st["active_errors"] = {k: v for k, v in active.items() if k.__class__ is str and v.__class__ is str}
     if raw.get("history_obs").__class__ is dict:
         st["history_obs"] = raw["history_obs"]  # only compared with, never trusted further
+    if raw.get("clientlog_cache").__class__ is dict:
+        st["clientlog_cache"] = raw["clientlog_cache"]  # checked by clientlog.capacity
     if raw.get("page_failed").__class__ is str:
         st["page_failed"] = raw["page_failed"]
     return st
@@ -157,6 +159,9 @@ def prepare(t: Tick):
         t.static, err = dns.load_names(dcfg["names_file"], t.sdir, log)
         if err is not None:
             t.errors.append(err)
+    t.first_seen = firstseen.load(t.sdir, log)
+    t.first_seen_was = t.first_seen, len(t.first_seen or ())  # saved again only when it changed
+    t.now_member = firstseen.member(firstseen.rfc3339(t.now))
     t.lookups = dns.start(t.cache, t.prev_clients.keys(), t.now, dcfg, t.st.get("dns_backoff", 0.0), t.static)
     t.seq = max(t.st["seq"], S.seq_from_snapshot(t.data_json, log)) + 1
 
@@ -173,7 +178,9 @@ def open_snapshot(t: Tick) -> StreamingFile:
 def _encoder(t, dest, nts=None):
     m = t.cfg["metrics"]
     t.counts = metrics.ClientCounts(m["top_clients"]) if m["enabled"] else None
-    return clients.ClientEncoder(nts, t.prev_clients, t.dt, t.cfg["status"], t.cache, t.static, dest.write, t.counts)
+    return clients.ClientEncoder(
+        nts, t.prev_clients, t.dt, t.cfg["status"], t.cache, t.static, dest.write, t.counts, t.first_seen, t.now_member
+    )
 
 
 def stream_clients(t: Tick, running, dest):
@@ -229,7 +236,8 @@ def read_reports(t: Tick, results) -> dict:
 def finish_clients(t: Tick, results, reports, encoder, dest):
     """The clients array is complete: a partial list is not trustworthy, so a
     failed call publishes none."""
-    if _failed(results["clients"]):
+    failed = _failed(results["clients"])
+    if failed:
         if encoder is not None and encoder.n:
             dest.reset()
             dest.write(t.head)
@@ -238,12 +246,25 @@ def finish_clients(t: Tick, results, reports, encoder, dest):
         encoder = _encoder(t, dest, reports.get("clients_nts") or {})
         encoder.feed(reports.get("clients") or "")
     t.summary, t.new_prev_clients, problems = encoder.finish()
+    listed = not failed and _ok(t.errors, "clients")
+    if listed:  # a failed call lists no client: that forgets none of them
+        t.first_seen = encoder.first_seen
+    elif t.first_seen is not None:
+        t.first_seen = firstseen.load(t.sdir, log)  # not what a failed or partial list added to it
+    t.client_log = client_log_use(t) if listed else None
     if problems:
         t.errors.append(C.garbage_error("clients", problems))
     reports.pop("clients", None)
     reports.pop("clients_nts", None)
     if t.lookups is not None:
         t.st["dns_backoff"] = dns.finish(t.lookups, t.cache, t.now, t.cfg["dns"], t.cfg["dns"]["budget_ms"] / 1000.0)
+
+
+def client_log_use(t: Tick) -> dict:
+    """chronyd's client log: "N of M records" (clientlog.py; the conf is read
+    only when it changed)."""
+    cap, source, t.st["clientlog_cache"] = clientlog.capacity(t.ch, t.st.get("clientlog_cache"))
+    return clientlog.summary(t.summary["clients"], cap, source)
 
 
 def judge_health(t: Tick, reports):
@@ -257,6 +278,7 @@ def judge_health(t: Tick, reports):
         serverstats=t.serverstats,
         serverstats_rate=t.ss_rate,
         thresholds=t.cfg["health"],
+        client_log=t.client_log,
     )
 
 
@@ -413,6 +435,7 @@ def publish(t: Tick, dest, reports) -> bool:
             duration_ms=t.duration_ms,
             ss_rate=t.ss_rate,
             history=t.history,
+            client_log=t.client_log,
         )
     )
     if t.cancelled():
@@ -459,6 +482,9 @@ def remember_state(t: Tick):
                 "serverstats": t.serverstats,
             },
         )
+        was, n = t.first_seen_was
+        if t.first_seen is not None and (t.first_seen is not was or len(t.first_seen) != n):
+            firstseen.save(t.sdir, t.first_seen)
         if t.lookups is not None or not t.cache:
             S.save(t.sdir, "dns", t.cache)
         S.save(t.sdir, "state", t.st)

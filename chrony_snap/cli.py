@@ -64,6 +64,7 @@ COMMANDS = {
         {
             "--port": ("port", int, "PORT", "HTTP port on 127.0.0.1 (default 8080)"),
             "--clients": ("clients", int, "N", "synthetic NTP clients (default 300)"),
+            "--flap-s": ("flap_s", int, "S", "one upstream is stopped, then started, every S seconds (default 60)"),
             "--dir": (
                 "dir",
                 str,
@@ -182,7 +183,7 @@ def main(argv=None):
     if cmd == "demo":
         from chrony_snap.demo import demo
 
-        return demo(port=o["port"] or 8080, clients=o["clients"] or 300, workdir=o["dir"])
+        return demo(port=o["port"] or 8080, clients=o["clients"] or 300, workdir=o["dir"], flap_s=o["flap_s"] or 60)
     if cmd == "history export":
         from chrony_snap.history_export import main as export
 

@@ -21,6 +21,8 @@ SCHEMA = {
         "reports_deadline_s": (0.8, "float", (0.05, 30)),
         "clients_deadline_s": (5.0, "float", (0.1, 120)),
         "nts_ke": (False, "bool", None),
+        "conf": ("/etc/chrony/chrony.conf", "str", None),  # read for clientloglimit (clientlog.py)
+        "client_log_capacity": (0, "int", (0, 1 << 40)),  # records; 0 = from conf
     },
     "status": {
         "preset": ("default", "enum", ("default", "legacy")),
@@ -55,6 +57,8 @@ SCHEMA = {
         "fetch_timeout_s": (5.0, "float", (0.5, 120)),
         "templates_dir": ("", "str", None),
         "assets_dir": ("", "str", None),
+        "ipv4_prefix": (24, "int", (1, 32)),  # the page's network groups
+        "ipv6_prefix": (48, "int", (1, 128)),
     },
     # the health verdict's thresholds (chrony_snap/health.py)
     "health": {

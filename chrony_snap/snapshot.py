@@ -47,9 +47,11 @@ def head_bytes(*, seq, now_wall, host, cfg):
     return dumps(top)[:-1].encode("utf-8") + b',"clients":['
 
 
-def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, health=None, history=None):
-    """The rest of data.json, after the clients array (`health` and `history`
-    left out when None)."""
+def tail_bytes(
+    *, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, health=None, history=None, client_log=None
+):
+    """The rest of data.json, after the clients array (`health`, `history` and
+    `client_log` left out when None)."""
     st = cfg["status"]
     tracking = reports.get("tracking")
     if tracking is not None:
@@ -76,4 +78,6 @@ def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, h
         rest["health"] = health
     if history is not None:
         rest["history"] = history
+    if client_log is not None:
+        rest["client_log"] = client_log
     return b"]," + dumps(rest)[1:].encode("utf-8")

@@ -88,6 +88,8 @@ def golden_site(tmp_path, monkeypatch, fake):
     clock = Clock(monkeypatch)
     out, state = tmp_path / "www", tmp_path / "state"
     cfg = page_config(tmp_path / "config.toml", host="golden-host")
+    # the client log's capacity from the config, not from this machine's chrony.conf
+    cfg.write_text(cfg.read_text() + "[chrony]\nclient_log_capacity = 4096\n")
     chronyc = fake_chronyc(tmp_path, fake)
     # the socket is a name only (the fake chronyc never opens it), one that exists on no machine
     kw = dict(config_path=str(cfg), chronyc=str(chronyc), socket=str(tmp_path / "chronyd.sock"), state_dir=str(state))
