@@ -1,14 +1,17 @@
 /* The client-population section: histograms, NTP vs NTS-KE, top talkers
  * and droppers, networks, new clients and the client log's capacity. The
  * numbers come from the worker (model.js analyse()); this module only draws
- * them, as text, and wires the clicks to the client list: a network or a
- * client puts its CIDR or address into the search box, "new in the last
- * hour" filters the list.
+ * them, as text, and wires the clicks to the client list: a network puts
+ * its CIDR into the search box, a client jumps to its card, "new in the
+ * last hour" filters the list.
  */
-import { setNewSince } from "./clients.js";
+import { model, newSince, rowByKey, setNewSince } from "./clients.js";
+import { clearFilters } from "./controls.js";
 import { byId, el, setAttr, setHidden, setText } from "./dom.js";
+import { revealCard } from "./grid.js";
 import { formatDuration, formatInt, formatRate } from "./format.js";
-import { NEW_WINDOW_S } from "./model.js";
+import { NEW_WINDOW_S, STATUSES } from "./model.js";
+import { prefs } from "./prefs.js";
 import { analyticsOptions } from "./settings.js";
 
 const STATUS_WORD = { ok: "OK", warning: "Warning", critical: "Critical" };
@@ -47,7 +50,7 @@ function clientButton(row, valueText) {
   const li = el("li");
   const b = el("button", "linkish", row.hostname ? row.address + " (" + row.hostname + ")" : row.address);
   b.type = "button";
-  b.setAttribute("data-address", row.address);
+  b.setAttribute("data-key", row.key);
   li.append(b, el("span", "v", valueText));
   return li;
 }
@@ -136,17 +139,32 @@ function search(text) {
   byId("clients-h").scrollIntoView({ block: "start" });
 }
 
+function setNewOnly(on) {
+  newOnly = on;
+  setNewSince(on ? lastNow - NEW_WINDOW_S : null);
+  setAttr(byId("new-filter"), "aria-pressed", on ? "true" : "false");
+}
+
+/* the exact card, not a search for its address (10.0.0.1 would also match
+   10.0.0.10): the filters that hide it are cleared first, the search last */
+function jump(key, changed) {
+  const i = rowByKey().get(key);
+  if (i === undefined) return; // gone from the list since this top list was drawn
+  if (newSince !== null && !(model.columns.firstSeen[i] >= newSince)) setNewOnly(false);
+  if (prefs.status && STATUSES[model.status[i]] !== prefs.status) clearFilters(false);
+  changed();
+  if (!revealCard(i)) { clearFilters(true); changed(); revealCard(i); }
+}
+
 /* changed(): redraw the client list after the "new" filter changed */
 export function startAnalytics(changed) {
   byId("population").addEventListener("click", (event) => {
     const b = event.target.closest("button");
     if (!b) return;
     if (b.id === "new-filter") {
-      newOnly = !newOnly;
-      setNewSince(newOnly ? lastNow - NEW_WINDOW_S : null);
-      setAttr(b, "aria-pressed", newOnly ? "true" : "false");
+      setNewOnly(!newOnly);
       changed();
     } else if (b.hasAttribute("data-cidr")) search(b.getAttribute("data-cidr"));
-    else if (b.hasAttribute("data-address")) search(b.getAttribute("data-address"));
+    else if (b.hasAttribute("data-key")) jump(b.getAttribute("data-key"), changed);
   });
 }

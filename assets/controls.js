@@ -42,6 +42,15 @@ function changed() {
   showClients(false);
 }
 
+/* the status filter off, and the search too when asked (analytics.js: a
+   jump to a card they hide); the caller redraws the list */
+export function clearFilters(search) {
+  prefs.status = "";
+  if (search) prefs.query = "";
+  showControls();
+  savePrefsSoon();
+}
+
 export function startControls() {
   showTheme();
   showControls();

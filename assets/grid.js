@@ -24,6 +24,7 @@ const layout = { cols: 1, cardWidth: 280, closedHeight: 96, openHeight: 320, gap
 const cards = new Map(); // card key -> card element in the DOM
 const pool = [];
 let cardCount = 0;
+let target = null; // the card key the last jump went to (revealCard): outlined
 
 /* card sizes come from the stylesheet: measured on hidden probes */
 function measure() {
@@ -116,7 +117,8 @@ function fillCard(card, i, open) {
   if (card.signature === signature) return; // keyed: an unchanged card is not touched
   card.signature = signature;
   const parts = card.parts, c = model.columns, status = model.status[i], host = model.hostname[i];
-  const className = "card st-" + STATUSES[status] + (open ? " open" : "") + (host === null ? " noname" : "");
+  const className = "card st-" + STATUSES[status] + (open ? " open" : "") + (host === null ? " noname" : "") +
+    (card.key === target ? " target" : "");
   if (card.className !== className) card.className = className;
   setText(parts.icon, STATUS_ICON[status]);
   setText(parts.statusText, STATUS_TEXT[status]);
@@ -268,6 +270,30 @@ export function showClients(measureCards) {
 export function searchTyped(event, text) {
   showClients(false);
   afterPaint((t) => record(hooks.search, { q: text, ms: t - event.timeStamp, shown: view.length }));
+}
+
+/* Jumps to row i's card (the top talkers and droppers): opens it, scrolls
+   its row to the middle of the window, draws it there (the grid draws only
+   the cards in view) and focuses it. Returns false when the view hides the
+   row: the caller clears the filters first. */
+export function revealCard(i) {
+  const p = view.indexOf(i);
+  if (p < 0) return false;
+  const key = model.cardKey[i];
+  if (!isOpen(key)) {
+    if (!prefs.exceptions.delete(key)) prefs.exceptions.add(key);
+    savePrefsSoon();
+  }
+  target = key;
+  layoutRows();
+  const r = (p / layout.cols) | 0, rowHeight = layout.tops[r + 1] - layout.tops[r] - layout.gap;
+  const viewport = innerHeight || document.documentElement.clientHeight;
+  scrollTo({ top: scrollY + grid.getBoundingClientRect().top + layout.tops[r] - Math.max(0, (viewport - rowHeight) / 2),
+             behavior: "instant" });
+  renderWindow();
+  for (const card of cards.values()) card.classList.toggle("target", card.key === target);
+  cards.get(key).parts.head.focus({ preventScroll: true });
+  return true;
 }
 
 export function setAllOpen(open) {
