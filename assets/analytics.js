@@ -87,7 +87,8 @@ function drawLog(log) {
   setText(line, "chronyd's client log: " + formatInt(log.records) + " of " +
     (typeof log.capacity === "number" ? formatInt(log.capacity) + " records" +
       (log.source === "config" ? " (capacity from the config)" : " (capacity from clientloglimit in chrony.conf)")
-      : "an unknown number of records (chrony.conf not readable: set chrony.client_log_capacity)"));
+      : "an unknown number of records (chrony.conf not readable: set chrony.client_log_capacity)") +
+    (Array.isArray(log.notes) && log.notes.length ? ". Not read: " + log.notes.join("; ") : ""));
   setText(full, "⚠ The client log is full: chronyd forgets clients to make room for new ones, so this list is " +
     "incomplete. Raise clientloglimit in chrony.conf.");
   setHidden(full, log.full !== true);

@@ -263,8 +263,8 @@ def finish_clients(t: Tick, results, reports, encoder, dest):
 def client_log_use(t: Tick) -> dict:
     """chronyd's client log: "N of M records" (clientlog.py; the conf is read
     only when it changed)."""
-    cap, source, t.st["clientlog_cache"] = clientlog.capacity(t.ch, t.st.get("clientlog_cache"))
-    return clientlog.summary(t.summary["clients"], cap, source)
+    cap, source, notes, t.st["clientlog_cache"] = clientlog.capacity(t.ch, t.st.get("clientlog_cache"))
+    return clientlog.summary(t.summary["clients"], cap, source, notes)
 
 
 def judge_health(t: Tick, reports):

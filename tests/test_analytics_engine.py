@@ -169,7 +169,7 @@ def test_conf_read_only_when_it_changed(tmp_path):
     conf = tmp_path / "chrony.conf"
     conf.write_text("clientloglimit 1024\n")
     ch = {"conf": str(conf), "client_log_capacity": 0}
-    m, source, cache = clientlog.capacity(ch, None)
+    m, source, _, cache = clientlog.capacity(ch, None)
     assert (m, source) == (8, "chrony.conf")
     cache["capacity"] = 77  # what a re-read would not give: proves the file is not read again
     assert clientlog.capacity(ch, cache)[0] == 77
