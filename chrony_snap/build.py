@@ -159,8 +159,8 @@ def prepare(t: Tick):
         t.static, err = dns.load_names(dcfg["names_file"], t.sdir, log)
         if err is not None:
             t.errors.append(err)
-    t.first_seen = firstseen.load(t.sdir, log)
-    t.first_seen_was = t.first_seen, len(t.first_seen or ())  # saved again only when it changed
+    t.first_seen, t.first_seen_stored = firstseen.load(t.sdir, log, t.prev_clients)
+    t.first_seen_unkeyed = None  # encoder.unkeyed, when the list is complete: saved then, if it changed
     t.now_member = firstseen.member(firstseen.rfc3339(t.now))
     t.lookups = dns.start(t.cache, t.prev_clients.keys(), t.now, dcfg, t.st.get("dns_backoff", 0.0), t.static)
     t.seq = max(t.st["seq"], S.seq_from_snapshot(t.data_json, log)) + 1
@@ -247,10 +247,8 @@ def finish_clients(t: Tick, results, reports, encoder, dest):
         encoder.feed(reports.get("clients") or "")
     t.summary, t.new_prev_clients, problems = encoder.finish()
     listed = not failed and _ok(t.errors, "clients")
-    if listed:  # a failed call lists no client: that forgets none of them
-        t.first_seen = encoder.first_seen
-    elif t.first_seen is not None:
-        t.first_seen = firstseen.load(t.sdir, log)  # not what a failed or partial list added to it
+    if listed and t.first_seen is not None:  # a failed call lists no client: that forgets none of them
+        t.first_seen_unkeyed = encoder.unkeyed
     t.client_log = client_log_use(t) if listed else None
     if problems:
         t.errors.append(C.garbage_error("clients", problems))
@@ -482,9 +480,11 @@ def remember_state(t: Tick):
                 "serverstats": t.serverstats,
             },
         )
-        was, n = t.first_seen_was
-        if t.first_seen is not None and (t.first_seen is not was or len(t.first_seen) != n):
-            firstseen.save(t.sdir, t.first_seen)
+        if t.first_seen_unkeyed is not None:
+            # after prev.bin: a second reference to its address strings would make
+            # marshal track every one of them while writing it
+            listed = [*t.new_prev_clients, *t.first_seen_unkeyed]
+            firstseen.save_if_changed(t.sdir, t.first_seen_stored, listed, t.first_seen)
         if t.lookups is not None or not t.cache:
             S.save(t.sdir, "dns", t.cache)
         S.save(t.sdir, "state", t.st)

@@ -123,7 +123,7 @@ class ClientEncoder:
     def __init__(self, nts, prev, dt, rule, names, static, sink, counts=None, first_seen=None, now_member=None):
         self.nts, self.prev, self.dt, self.rule = nts, prev, dt, rule
         # firstseen.py's map ({address: its JSON member}), updated in place with the
-        # newcomers (now_member), pruned in finish() when chronyd forgot some
+        # newcomers (now_member); firstseen.save_if_changed keeps only the listed ones
         self.first_seen, self.now_member = first_seen, now_member
         self.unkeyed = []  # listed clients missing from new_prev (counters beyond PACK)
         self.hist = counts  # a metrics.ClientCounts when metrics are on
@@ -331,11 +331,6 @@ class ClientEncoder:
 
     def finish(self):
         self.finish_input()
-        seen = self.first_seen
-        if seen is not None and len(seen) > len(self.new_prev) + len(self.unkeyed):
-            # chronyd forgot some clients (every listed one is in `seen` now): forget them too
-            listed = self.new_prev.keys() | self.unkeyed
-            self.first_seen = {a: m for a, m in seen.items() if a in listed}
         count = self.n
         n_warn, n_crit, v6, active, tot_n, tot_d, tot_c = self.counts
         have_rate = self.dt is not None

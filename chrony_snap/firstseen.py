@@ -1,15 +1,25 @@
 """When the engine first saw each client (data.json's `first_seen`), kept in
-the state directory as firstseen.bin: {address: the client's JSON member
-',"first_seen":"<RFC 3339>"'}, stored as written so that the per-second loop
-only looks it up (clients.py).
+the state directory as firstseen.bin: the clients' addresses, one
+newline-separated text in chronyd's listing order, and each one's JSON member
+',"first_seen":"<RFC 3339>"' (one string object per distinct time, so the
+file stays small), stored as written so that the per-second loop only looks
+it up (clients.py).
+
+The per-tick cost is the point of this layout: chronyd lists a steady client
+set in the same order tick after tick, and prev.bin (loaded anyway) holds
+the previous listing, so when the file's text matches it the map is built
+on prev.bin's strings (no new strings, their hashes known), and the file is
+written again only when the listing changed (a client came or went, or the
+order moved).
 
 Unlike the other state files this one is not a cache (a lost file forgets
 when clients arrived), so it has its own format tag, independent of
-state.FORMAT: an upgrade that changes the other files keeps it.  A file that
-cannot be trusted is set aside as firstseen.bin.corrupt (replacing an older
-one) with a warning, never silently overwritten.  It is bounded by the
-client list: each tick keeps only the addresses chronyd listed (the encoder
-builds the new map), so it is pruned with the clients chronyd forgets.
+state.FORMAT: an upgrade that changes the other files keeps it, and version
+1 files (a {address: member} map) are still read.  A file that cannot be
+trusted is set aside as firstseen.bin.corrupt (replacing an older one) with
+a warning, never silently overwritten.  It is bounded by the client list:
+each save holds only the addresses chronyd listed, so it is pruned with the
+clients chronyd forgets.
 """
 
 import marshal
@@ -21,7 +31,7 @@ from chrony_snap.writer import atomic_write
 
 NAME = "firstseen.bin"
 TAG = "chrony-snap first-seen"
-VERSION = 1
+VERSION = 2
 _DIGITS = frozenset("0123456789")
 _HEAD = ',"first_seen":"'
 
@@ -54,47 +64,67 @@ def valid_time(v) -> bool:
     return _DIGITS.issuperset(v[0:4] + v[5:7] + v[8:10] + v[11:13] + v[14:16] + v[17:19])
 
 
-def _check(data: bytes) -> dict:
-    """firstseen.bin's bytes -> the map; ValueError saying what is wrong."""
+def _check(data: bytes, listed) -> tuple:
+    """firstseen.bin's bytes -> (the map, the stored address text or None for
+    a version 1 file); ValueError saying what is wrong.  Only the values are
+    checked (they are written into data.json as they are): the addresses
+    are only looked up, and a save writes chronyd's own."""
     try:
         obj = marshal.loads(data)
     except Exception as e:  # noqa: BLE001 - foreign bytes can fail in many ways
         raise ValueError(f"unreadable ({type(e).__name__})") from None
-    if obj.__class__ is not tuple or len(obj) != 3 or obj[0] != TAG:
+    if obj.__class__ is not tuple or len(obj) < 3 or obj[0] != TAG:
         raise ValueError("not a first-seen file")
-    if obj[1] != VERSION:
+    if obj[1] == 1 and len(obj) == 3 and obj[2].__class__ is dict:
+        seen, text, members = obj[2], None, obj[2].values()
+    elif obj[1] == VERSION and len(obj) == 4:
+        text, members = obj[2], obj[3]
+        if text.__class__ is not str or members.__class__ is not tuple:
+            raise ValueError("not a list of addresses and times")
+        if len(members) != (text.count("\n") + 1 if members else 0) or (not members and text):
+            raise ValueError("holding more addresses than times, or fewer")
+        if len(members) == len(listed) and text == "\n".join(listed):
+            seen = dict(zip(listed, members, strict=True))  # the previous tick's strings: no new ones
+        else:
+            seen = dict(zip(text.split("\n"), members, strict=True)) if members else {}
+    else:
         raise ValueError(f"of another format ({obj[1]!r:.20})")
-    seen = obj[2]
-    if seen.__class__ is not dict:
-        raise ValueError("not a map")
     # most clients share a few values (those first seen in the same tick): check each once
-    if not all(_valid_member(v) for v in set(seen.values())) or not all(k.__class__ is str for k in seen):
-        raise ValueError("holding values that are not addresses and times")
-    return seen
+    if not all(_valid_member(v) for v in set(members)):
+        raise ValueError("holding values that are not times")
+    return seen, text
 
 
-def load(state_dir: str | None, warn) -> dict | None:
-    """The map, {} when there is none yet, None without a state directory."""
+def load(state_dir: str | None, warn, listed=()) -> tuple:
+    """(the map, the address text stored) -- ({}, None) when there is none
+    yet, (None, None) without a state directory.  listed: the previous
+    tick's addresses in order (prev.bin's clients)."""
     if state_dir is None:
-        return None
+        return None, None
     path = os.path.join(state_dir, NAME)
     try:
-        return _check(S.read_regular(path, S.MAX_STATE, os.geteuid()))
+        return _check(S.read_regular(path, S.MAX_STATE, os.geteuid()), listed)
     except FileNotFoundError:
-        return {}
+        return {}, None
     except OSError as e:
         warn(f"cannot read {path}: {e.strerror}; first-seen times start again")
-        return {}
+        return {}, None
     except ValueError as e:
         aside = path + ".corrupt"
         try:
             os.replace(path, aside)
         except OSError as e2:
             warn(f"{path} is {e}, and cannot be set aside ({e2.strerror}); first-seen times start again")
-            return {}
+            return {}, None
         warn(f"{path} is {e}; set aside as {aside}, first-seen times start again")
-        return {}
+        return {}, None
 
 
-def save(state_dir: str, seen: dict):
-    atomic_write(os.path.join(state_dir, NAME), marshal.dumps((TAG, VERSION, seen)), mode=0o640)
+def save_if_changed(state_dir: str, stored: str | None, listed: list, seen: dict):
+    """Writes the listed clients' times, in listing order, unless the file
+    already holds exactly those addresses in that order (their times never
+    change).  seen holds every listed client."""
+    text = "\n".join(listed)
+    if text != stored:
+        data = marshal.dumps((TAG, VERSION, text, tuple([seen[a] for a in listed])))
+        atomic_write(os.path.join(state_dir, NAME), data, mode=0o640)

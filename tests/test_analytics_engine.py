@@ -33,14 +33,15 @@ def first_seen_of(tmp_path):
     return {c["address"]: c.get("first_seen") for c in validate(read_snapshot(tmp_path / "www"))["clients"]}
 
 
-def seed(tmp_path, seen, version=firstseen.VERSION):
+def seed(tmp_path, seen, version=1):
+    """A version 1 file (as the first release wrote it): read by every later one."""
     (tmp_path / "st").mkdir(mode=0o700, exist_ok=True)
     members = {a: firstseen.member(t) for a, t in seen.items()}
     seen_file(tmp_path).write_bytes(marshal.dumps((firstseen.TAG, version, members)))
 
 
 def kept(tmp_path):
-    return {a: firstseen.time_of(m) for a, m in firstseen.load(str(tmp_path / "st"), pytest.fail).items()}
+    return {a: firstseen.time_of(m) for a, m in firstseen.load(str(tmp_path / "st"), pytest.fail)[0].items()}
 
 
 def test_first_seen_kept_across_ticks_and_pruned(tmp_path, fake):
@@ -77,8 +78,8 @@ def test_first_seen_survives_an_upgrade_of_the_other_state_files(tmp_path, fake)
     "raw",
     [
         b"\x00garbage",
-        marshal.dumps((firstseen.TAG, firstseen.VERSION, {"127.1.0.1": ',"first_seen":"x","hostname":"<b>"'})),
-        marshal.dumps((firstseen.TAG, firstseen.VERSION, {"127.1.0.1": OLD})),
+        marshal.dumps((firstseen.TAG, 1, {"127.1.0.1": ',"first_seen":"x","hostname":"<b>"'})),
+        marshal.dumps((firstseen.TAG, 1, {"127.1.0.1": OLD})),
         marshal.dumps((firstseen.TAG, firstseen.VERSION + 1, {})),
         marshal.dumps(("other", 1, {})),
     ],
