@@ -7,16 +7,19 @@
   occasional bursts and bursts of newcomers, so the page moves;
 * three upstream chronyd servers on loopback (more Sandboxes) as its sources;
   one is stopped for a while every `flap_s` seconds, so a source goes
-  unreachable, the health verdict turns degraded, and recovers.  IPv6 clients
-  are ::1 only: it is the only IPv6 address on lo, and more would need the
-  host's network configuration changed;
+  unreachable, the health verdict turns degraded, and recovers;
+* IPv6 clients from a /48 besides ::1: run as root, the demo routes its own
+  unique-local fd63:736e:XXXX::/48 to lo for as long as it runs
+  (harness.local6: `ip -6 route add local ... dev lo`, deleted on exit,
+  Ctrl-C and SIGTERM included); otherwise ::1 only, and it says why;
 * the snapshot loop (`chrony-snap watch` logic) writing a web root every second;
 * nginx on 127.0.0.1:PORT with the site config `chrony-snap nginx-config` prints
   (chrony_snap.harness.nginx.NginxProcess).
 
 Ctrl-C (SIGINT) or SIGTERM stops everything it started, by PID, and removes
 its working directory (unless --dir was given).  Nothing is sent anywhere but
-127.0.0.0/8 and ::1; reverse DNS is off.
+127.0.0.0/8 and ::1 (from there, or from the /48 routed to lo); reverse DNS
+is off.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import tempfile
 import threading
 
 from chrony_snap import build as B
+from chrony_snap.harness.local6 import LocalIPv6Prefix
 from chrony_snap.harness.nginx import NginxProcess, PortInUse, find_nginx
 from chrony_snap.harness.sandbox import Sandbox, find_chronyd, ipv4_range, ntp_clients, populate
 from chrony_snap.harness.traffic import Traffic
@@ -42,6 +46,7 @@ def say(msg):
 UPSTREAMS = 3
 EXTRA_NETS = ("127.20.5.1", "127.30.9.1", "127.40.200.1")  # more /24s of clients, 12 each
 NAMED = 40  # clients with a name from the demo's names file
+IPV6_CLIENTS = 24  # from the /48, over four /64s
 
 
 def demo(port: int = 8080, clients: int = 300, workdir: str | None = None, flap_s: int = 60) -> int:
@@ -62,8 +67,8 @@ def demo(port: int = 8080, clients: int = 300, workdir: str | None = None, flap_
         B.log("demo: on Debian/Ubuntu: apt-get install chrony nginx   (or run deploy/demo.sh)")
         return 1
 
-    with Shutdown() as shutdown:
-        return _run(shutdown, port, clients, workdir, flap_s)
+    with Shutdown() as shutdown, LocalIPv6Prefix() as v6:
+        return _run(shutdown, port, clients, workdir, flap_s, v6)
 
 
 def _names_file(path, addresses):
@@ -73,7 +78,7 @@ def _names_file(path, addresses):
             f.write(f"{a} client-{k + 1}.demo.example\n")
 
 
-def _run(shutdown, port, clients, workdir, flap_s) -> int:
+def _run(shutdown, port, clients, workdir, flap_s, v6) -> int:
     stop = threading.Event()  # the traffic thread's; never set in a signal handler
     os.umask(0o022)  # nginx's workers (another user) read what we write
     created = workdir is None
@@ -96,6 +101,8 @@ def _run(shutdown, port, clients, workdir, flap_s) -> int:
             upstreams.append(up)
             up.start()
         servers = "\n".join(f"server {u.address} port {u.ntp_port} iburst minpoll -2 maxpoll -2" for u in upstreams)
+        if v6.active:
+            servers += f"\nallow {v6.prefix}"
         sb = Sandbox(os.path.join(workdir, "chrony"), extra_conf=servers)
         sb.start()
         say(f"private chronyd (pid {sb.pid}) on 127.0.0.1:{sb.ntp_port}, socket {sb.socket}")
@@ -109,7 +116,13 @@ def _run(shutdown, port, clients, workdir, flap_s) -> int:
         sent = populate(sb, clients=clients, limited=limited, cmd=3)
         extra = [a for base in EXTRA_NETS for a in ipv4_range(base, 12)]
         ntp_clients(sb.ntp_port, extra, per_addr=1, wait=0.3)
-        sent.update({a: {"cmd_sent": 0} for a in extra})
+        if v6.active:
+            extra = v6.addresses(IPV6_CLIENTS)
+            ntp_clients(sb.ntp_port, extra, per_addr=1, wait=0.3)
+            sent.update({a: {"cmd_sent": 0} for a in extra})
+            say(f"IPv6 clients from {v6.prefix}, routed to lo until the demo stops (if killed: {v6.remove_command})")
+        else:
+            say(f"IPv6 clients: ::1 only ({v6.reason})")
         _names_file(names, list(sent)[:NAMED])
         say(f"{len(sent)} synthetic clients ({limited} rate-limited, ::1, 3 on the command port, several /24s)")
         watcher = Watcher(out, cfg, None, str(sb.socket), state, 1.0, waker=shutdown.waker)

@@ -13,8 +13,10 @@ socket can be bound to any 127.x.y.z address without setup).
   chronyd's ``clients`` report gets NTP and Cmd rows for them.
 * :func:`populate` combines both into a known, checkable client list.
 
-Network rule: every packet sent by this module goes to 127.0.0.0/8 or ::1;
-anything else is refused with ValueError before a single packet is sent.
+Network rule: every packet sent by this module goes to 127.0.0.0/8 or ::1,
+from 127.0.0.0/8, ::1 or a prefix harness.local6 routed to lo for the time
+being; anything else is refused with ValueError before a single packet is
+sent.
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ def find_chronyc() -> str:
 
 _LOOP4 = ipaddress.IPv4Network("127.0.0.0/8")
 _LOOP6 = ipaddress.IPv6Address("::1")
+# IPv6 prefixes routed to lo while a harness.local6.LocalIPv6Prefix is open:
+# the one extension of the network rule (their replies stay on lo too)
+LOCAL6: list = []
+IPV6_FREEBIND = 78  # linux/in6.h (Python 3.11's socket module lacks the name)
 
 
 def _loopback(addr) -> tuple[int, str]:
@@ -89,9 +95,9 @@ def _loopback(addr) -> tuple[int, str]:
         if ip not in _LOOP4:
             raise ValueError(f"refusing non-loopback address {addr!r} (only 127.0.0.0/8 and ::1)")
         return socket.AF_INET, str(ip)
-    if ip != _LOOP6:
-        raise ValueError(f"refusing non-loopback address {addr!r} (only 127.0.0.0/8 and ::1)")
-    return socket.AF_INET6, "::1"
+    if ip != _LOOP6 and not any(ip in net for net in LOCAL6):
+        raise ValueError(f"refusing non-loopback address {addr!r} (only 127.0.0.0/8, ::1 and a routed local prefix)")
+    return socket.AF_INET6, str(ip)
 
 
 def _server_for(family: int) -> str:
@@ -193,6 +199,9 @@ def _blast(targets, payload_fn, is_reply, *, per_addr, wait, retries, batch):
                 s = socket.socket(fam, socket.SOCK_DGRAM)
                 socks[s.fileno()] = (i, s)
                 s.setblocking(False)
+                if fam == socket.AF_INET6 and src != "::1":
+                    # routed to lo (LOCAL6) but not assigned to it: bind needs freebind
+                    s.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
                 s.bind((src, 0))
             poller = select.poll()
             for fd in socks:
