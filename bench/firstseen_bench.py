@@ -51,7 +51,7 @@ def bench_size(n, runs, tree):
             cfg = tmp / "c.toml"
             cfg.write_text("[dns]\nenabled = false\n[chrony]\nclients_deadline_s = 30\n")
             argv = {
-                name: [sys.executable, "-c", code, "build", "--out", str(tmp / name / "www"),
+                name: [sys.executable, "-P", "-c", code, "build", "--out", str(tmp / name / "www"),
                        "--socket", str(sb.socket), "--state", str(tmp / name / "st"), "--config", str(cfg)]
                 for name, code in VARIANTS.items()
             }  # fmt: skip

@@ -483,8 +483,9 @@ def remember_state(t: Tick):
         if t.first_seen_unkeyed is not None:
             # after prev.bin: a second reference to its address strings would make
             # marshal track every one of them while writing it
-            listed = [*t.new_prev_clients, *t.first_seen_unkeyed]
-            firstseen.save_if_changed(t.sdir, t.first_seen_stored, listed, t.first_seen)
+            firstseen.save_if_changed(
+                t.sdir, t.first_seen_stored, t.prev_clients, t.new_prev_clients, t.first_seen_unkeyed, t.first_seen
+            )
         if t.lookups is not None or not t.cache:
             S.save(t.sdir, "dns", t.cache)
         S.save(t.sdir, "state", t.st)

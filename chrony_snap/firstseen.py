@@ -34,6 +34,7 @@ TAG = "chrony-snap first-seen"
 VERSION = 2
 _DIGITS = frozenset("0123456789")
 _HEAD = ',"first_seen":"'
+NOTHING = (None, False)  # load()'s "stored" when there is no file
 
 
 def rfc3339(epoch: float) -> str:
@@ -65,10 +66,11 @@ def valid_time(v) -> bool:
 
 
 def _check(data: bytes, listed) -> tuple:
-    """firstseen.bin's bytes -> (the map, the stored address text or None for
-    a version 1 file); ValueError saying what is wrong.  Only the values are
-    checked (they are written into data.json as they are): the addresses
-    are only looked up, and a save writes chronyd's own."""
+    """firstseen.bin's bytes -> (the map, (the stored address text or None
+    for a version 1 file, whether it is `listed` in the same order));
+    ValueError saying what is wrong.  Only the values are checked (they are
+    written into data.json as they are): the addresses are only looked up,
+    and a save writes chronyd's own."""
     try:
         obj = marshal.loads(data)
     except Exception as e:  # noqa: BLE001 - foreign bytes can fail in many ways
@@ -85,46 +87,60 @@ def _check(data: bytes, listed) -> tuple:
             raise ValueError("holding more addresses than times, or fewer")
         if len(members) == len(listed) and text == "\n".join(listed):
             seen = dict(zip(listed, members, strict=True))  # the previous tick's strings: no new ones
-        else:
-            seen = dict(zip(text.split("\n"), members, strict=True)) if members else {}
+            return _checked(seen, members), (text, True)
+        seen = dict(zip(text.split("\n"), members, strict=True)) if members else {}
     else:
         raise ValueError(f"of another format ({obj[1]!r:.20})")
+    return _checked(seen, members), (text, False)
+
+
+def _checked(seen, members):
     # most clients share a few values (those first seen in the same tick): check each once
     if not all(_valid_member(v) for v in set(members)):
         raise ValueError("holding values that are not times")
-    return seen, text
+    return seen
 
 
 def load(state_dir: str | None, warn, listed=()) -> tuple:
-    """(the map, the address text stored) -- ({}, None) when there is none
-    yet, (None, None) without a state directory.  listed: the previous
-    tick's addresses in order (prev.bin's clients)."""
+    """(the map, what is stored: for save_if_changed) -- ({}, NOTHING) when
+    there is none yet, (None, NOTHING) without a state directory.  listed:
+    the previous tick's addresses in order (prev.bin's clients)."""
     if state_dir is None:
-        return None, None
+        return None, NOTHING
     path = os.path.join(state_dir, NAME)
     try:
         return _check(S.read_regular(path, S.MAX_STATE, os.geteuid()), listed)
     except FileNotFoundError:
-        return {}, None
+        return {}, NOTHING
     except OSError as e:
         warn(f"cannot read {path}: {e.strerror}; first-seen times start again")
-        return {}, None
+        return {}, NOTHING
     except ValueError as e:
         aside = path + ".corrupt"
         try:
             os.replace(path, aside)
         except OSError as e2:
             warn(f"{path} is {e}, and cannot be set aside ({e2.strerror}); first-seen times start again")
-            return {}, None
+            return {}, NOTHING
         warn(f"{path} is {e}; set aside as {aside}, first-seen times start again")
-        return {}, None
+        return {}, NOTHING
 
 
-def save_if_changed(state_dir: str, stored: str | None, listed: list, seen: dict):
-    """Writes the listed clients' times, in listing order, unless the file
-    already holds exactly those addresses in that order (their times never
-    change).  seen holds every listed client."""
-    text = "\n".join(listed)
-    if text != stored:
-        data = marshal.dumps((TAG, VERSION, text, tuple([seen[a] for a in listed])))
+def save_if_changed(state_dir: str, stored: tuple, prev: dict, new_prev: dict, unkeyed: list, seen: dict):
+    """Writes the listed clients' times (new_prev's addresses, then the
+    unkeyed ones: chronyd's order), unless the file holds exactly those.
+    stored: load()'s; prev: the `listed` given to load(); seen holds every
+    listed client."""
+    text, aligned = stored
+    n = len(new_prev) + len(unkeyed)
+    if aligned and len(seen) == n == len(prev):
+        # the file holds prev's addresses, nobody new joined them (seen grew by
+        # none) and as many are listed: the same set, so nothing to write (an
+        # order that moved nonetheless makes the next load() take its slow path,
+        # and that tick writes it)
+        return
+    listed = [*new_prev, *unkeyed]
+    new_text = "\n".join(listed)
+    if new_text != text:
+        data = marshal.dumps((TAG, VERSION, new_text, tuple([seen[a] for a in listed])))
         atomic_write(os.path.join(state_dir, NAME), data, mode=0o640)

@@ -37,24 +37,38 @@ def test_a_matching_listing_reuses_its_strings(tmp_path):
     addrs = ["127.1.0.1", "127.1.0.2", "::1"]
     write(d, 2, "\n".join(addrs), (member(OLD), member(OLD), member(LATER)))
     listed = {"".join(["127.1.0.", str(k)]): 0 for k in (1, 2)} | {":".join(["", ":1"]): 0}  # other objects
-    seen, text = firstseen.load(str(d), pytest.fail, listed)
-    assert text == "\n".join(addrs) and [firstseen.time_of(m) for m in seen.values()] == [OLD, OLD, LATER]
+    seen, stored = firstseen.load(str(d), pytest.fail, listed)
+    assert stored == ("\n".join(addrs), True) and [firstseen.time_of(m) for m in seen.values()] == [OLD, OLD, LATER]
     assert all(k is k2 for k, k2 in zip(seen, listed, strict=True))  # the previous tick's objects, not new ones
     # another order: the file's own addresses, same map
-    seen2, _ = firstseen.load(str(d), pytest.fail, dict(reversed(listed.items())))
-    assert seen2 == seen and not any(k is k2 for k, k2 in zip(seen2, listed, strict=True))
+    seen2, stored2 = firstseen.load(str(d), pytest.fail, dict(reversed(listed.items())))
+    assert seen2 == seen and stored2 == (stored[0], False)
+    assert not any(k is k2 for k, k2 in zip(seen2, listed, strict=True))
 
 
 def test_written_only_when_the_listing_changed(tmp_path):
     d = tmp_path / "st"
     d.mkdir()
+    path = d / firstseen.NAME
     seen = {"a": member(OLD), "b": member(LATER), "gone": member(OLD)}
-    firstseen.save_if_changed(str(d), None, ["a", "b"], seen)
+    firstseen.save_if_changed(str(d), firstseen.NOTHING, {}, {"a": 0, "b": 0}, [], seen)
     assert stored(d) == (firstseen.TAG, 2, "a\nb", (member(OLD), member(LATER)))  # "gone" pruned
-    ino = (d / firstseen.NAME).stat().st_ino
-    firstseen.save_if_changed(str(d), "a\nb", ["a", "b"], seen)
-    assert (d / firstseen.NAME).stat().st_ino == ino
-    firstseen.save_if_changed(str(d), "a\nb", ["b", "a"], seen)  # the order moved: the next tick's fast path needs it
+    ino = path.stat().st_ino
+    prev = {"a": 0, "b": 0}
+    seen, on_disk = firstseen.load(str(d), pytest.fail, prev)
+    firstseen.save_if_changed(str(d), on_disk, prev, {"a": 1, "b": 1}, [], seen)  # the same two: not written
+    assert path.stat().st_ino == ino
+    firstseen.save_if_changed(str(d), on_disk, prev, {"b": 1}, [], seen)  # "a" forgotten
+    assert stored(d)[2:] == ("b", (member(LATER),))
+    seen, on_disk = firstseen.load(str(d), pytest.fail, {"b": 0})
+    seen["c"] = member(LATER)  # a newcomer (the encoder adds it) while "b" goes: as many listed as before
+    firstseen.save_if_changed(str(d), on_disk, {"b": 0}, {"c": 1}, [], seen)
+    assert stored(d)[2:] == ("c", (member(LATER),))
+    # the file in another order than the previous listing (not aligned): written in the listing's
+    write(d, 2, "a\nb", (member(OLD), member(LATER)))
+    seen, on_disk = firstseen.load(str(d), pytest.fail, {"b": 0, "a": 0})
+    assert on_disk == ("a\nb", False)
+    firstseen.save_if_changed(str(d), on_disk, {"b": 0, "a": 0}, {"b": 1}, ["a"], seen)  # "a": unkeyed, last
     assert stored(d)[2:] == ("b\na", (member(LATER), member(OLD)))
 
 
@@ -87,7 +101,7 @@ def test_bad_version_2_set_aside(tmp_path, fields):
     d = tmp_path / "st"
     write(d, *fields)
     warnings = []
-    assert firstseen.load(str(d), warnings.append, {}) == ({}, None)
+    assert firstseen.load(str(d), warnings.append, {}) == ({}, firstseen.NOTHING)
     assert "set aside" in warnings[0] and (d / (firstseen.NAME + ".corrupt")).exists()
 
 
