@@ -12,8 +12,11 @@ It reports medians of whole-process CPU (user+sys, chronyc included) and the
 median of per-run on/off ratios (the two ran back to back: steadier than a
 ratio of medians on a busy machine).  Target (issue 10): <= 1.05 at 1k and 10k.
 
-usage: python bench/firstseen_bench.py [--sizes 1000,10000] [--runs 21] [--rev REV] [--out FILE]
-(--rev: measure that commit's tree instead, e.g. main's, the same way)
+usage: python bench/firstseen_bench.py [--sizes 1000,10000] [--runs 21] [--rev REV]
+           [--callgrind N] [--out FILE]
+(--rev: measure that commit's tree instead, e.g. main's, the same way;
+--callgrind N: also count instructions, N runs per variant: on a shared,
+loaded machine CPU time swings by several per cent, instructions hardly)
 """
 
 import argparse
@@ -42,9 +45,17 @@ VARIANTS = {
 }
 
 
-def bench_size(n, runs, tree):
+def instructions(argv, env) -> int:
+    """User-space instructions of the build process alone (callgrind; chronyc not traced)."""
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+                       env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    return int(r.stderr.rsplit("Collected : ", 1)[1].split()[0])
+
+
+def bench_size(n, runs, tree, callgrind):
     tmp = Path(tempfile.mkdtemp(prefix="cs-f", dir="/tmp"))
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    # a fixed hash seed: the instruction counts then depend on the data only
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
     try:
         with Sandbox(tmp / "c", ipv6=False) as sb:
             send_traffic(sb, n, [1])
@@ -64,10 +75,15 @@ def bench_size(n, runs, tree):
             for i in range(runs):
                 for name in ("on", "off") if i % 2 == 0 else ("off", "on"):
                     cpu[name].append(measure(argv[name], env)[0] * 1000)
+            ins = {name: [] for name in argv}
+            for i in range(callgrind):
+                for name in ("on", "off") if i % 2 == 0 else ("off", "on"):
+                    ins[name].append(instructions(argv[name], env) / 1e6)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     paired = med([a / b for a, b in zip(cpu["on"], cpu["off"], strict=True)])
-    return n, med(cpu["on"]), med(cpu["off"]), paired
+    ins_paired = med([a / b for a, b in zip(ins["on"], ins["off"], strict=True)]) if callgrind else None
+    return n, med(cpu["on"]), med(cpu["off"]), paired, ins, ins_paired
 
 
 def main():
@@ -75,6 +91,8 @@ def main():
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--runs", type=int, default=21)
     ap.add_argument("--rev", default=None, help="measure this commit (default: this tree as it is)")
+    ap.add_argument("--callgrind", type=int, default=0, metavar="N",
+                    help="also count the build's instructions N times per variant (valgrind)")  # fmt: skip
     ap.add_argument("--out", default=None, help="also write the markdown table here")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cs-ft", dir="/tmp"))
@@ -89,13 +107,15 @@ def main():
         f"Machine: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}, Python {sys.version.split()[0]}, "
         f"medians of {a.runs} interleaved runs; " + (f"commit {a.rev}." if a.rev else "this tree."),
         "",
-        "| clients | CPU with first-seen (on) | without (off) | on / off (median of per-run ratios) |",
-        "|---:|---:|---:|---:|",
+        "| clients | CPU with first-seen (on) | without (off) | on / off (median of per-run ratios) "
+        "| instructions on / off (callgrind, build process only) |",
+        "|---:|---:|---:|---:|---:|",
     ]
     try:
         for n in [int(x) for x in a.sizes.split(",")]:
-            n, on, off, paired = bench_size(n, a.runs, tree)
-            lines.append(f"| {n:,} | {on:.1f} ms | {off:.1f} ms | **{paired:.3f}** |")
+            n, on, off, paired, ins, ins_paired = bench_size(n, a.runs, tree, a.callgrind)
+            counted = f"{med(ins['on']):.1f} M / {med(ins['off']):.1f} M = **{ins_paired:.3f}**" if a.callgrind else "–"
+            lines.append(f"| {n:,} | {on:.1f} ms | {off:.1f} ms | **{paired:.3f}** | {counted} |")
             print(lines[-1], flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
