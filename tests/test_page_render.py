@@ -218,7 +218,8 @@ def test_every_module_is_reachable_from_app():
     imports = {}
     for rel, path in asset_files():
         if rel.endswith(".js"):
-            imports[rel] = re.findall(r'^import .* from "\./([\w.-]+)";$', Path(path).read_text(encoding="utf-8"), re.M)
+            found = re.findall(r'^import .* from "\./([\w./-]+)";$', Path(path).read_text(encoding="utf-8"), re.M)
+            imports[rel] = [os.path.normpath(os.path.join(os.path.dirname(rel), m)) for m in found]  # vendor/ too
     reached, todo = set(), ["app.js", "worker.js"]
     while todo:
         m = todo.pop()
