@@ -247,3 +247,25 @@ def new_page(chromium_browser):
             problems.append((errs, probe.page_errors, probe.dialogs))
         probe.context.close()
     assert not problems, f"console errors / page errors / dialogs: {problems}"
+
+
+@pytest.fixture(scope="session")
+def trend_site():
+    """A web root with history written by the engine (helpers.TrendSite: 1 min
+    and 1 s tiers with gaps, events), served by a real nginx; tests may
+    tick() it (the page then extends its charts)."""
+    from chrony_snap.harness.nginx import NginxProcess
+    from helpers import TrendSite
+
+    base = short_dir()
+    web = None
+    try:
+        site = TrendSite(base).start()
+        web = NginxProcess(site.out).start()
+        site.web = web
+        site.url = web.url
+        yield site
+    finally:
+        if web is not None:
+            web.stop()
+        shutil.rmtree(base, ignore_errors=True)
