@@ -11,7 +11,8 @@ const perSecond = (x) => x !== x ? "–" : (+x.toPrecision(3)) + "/s";
 const offset = (x) => formatSeconds(x, true);
 
 /* the charts, in page order. series: [history series, label, CSS colour,
-   format, scale]; band: min/max drawn as a band on the coarse tiers */
+   format, scale]; band: min/max drawn as a band on the coarse tiers;
+   whole: the y axis counts (no ticks between whole numbers) */
 export const CHARTS = [
   { id: "offset", title: "Offset and max clock error", band: true, series: [
     ["system_time_s", "Offset", "--accent", offset],
@@ -25,7 +26,7 @@ export const CHARTS = [
   { id: "traffic", title: "NTP requests and drops per second", band: true, series: [
     ["ntp_packets_received_pps", "Requests", "--accent", perSecond],
     ["ntp_packets_dropped_pps", "Drops", "--crit", perSecond]] },
-  { id: "population", title: "Clients by status", series: [
+  { id: "population", title: "Clients by status", whole: true, series: [
     ["ok", "OK", "--ok", count],
     ["warning", "Warning", "--warn", count],
     ["critical", "Critical", "--crit", count]] },
@@ -60,7 +61,7 @@ function translucent(rgb, alpha) { return rgb.replace(/^rgb\((.*)\)$/, `rgba($1,
    view = the shared state trends.js keeps (x range, events, handlers) */
 export function makePlot(target, layout, data, size, colours, view) {
   const axis = (scale, side, format) => ({
-    scale, side, stroke: colours.text, size: labelWidth,
+    scale, side, stroke: colours.text, size: labelWidth, incrs: layout.whole ? WHOLE : undefined,
     grid: { show: side === 3, stroke: colours.line, width: 1 },
     ticks: { stroke: colours.line, width: 1 },
     values: (u, splits) => splits.map(format),
@@ -95,6 +96,8 @@ export function makePlot(target, layout, data, size, colours, view) {
     },
   }, data, target);
 }
+
+const WHOLE = [1, 2, 5].flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6].map((p) => m * p)).sort((a, b) => a - b);
 
 /* a y axis as wide as its longest label */
 function labelWidth(u, values, axisIdx) {

@@ -63,13 +63,3 @@ export function tableRows(from, to, limit) {
   for (let i = to - 1; i >= from && rows.length < limit; i -= stride) rows.push(i);
   return rows.reverse();
 }
-
-/* the first index whose time is >= since (t ascending) */
-export function firstAtOrAfter(t, n, since) {
-  let lo = 0, hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (t[mid] < since) lo = mid + 1; else hi = mid;
-  }
-  return lo;
-}

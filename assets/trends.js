@@ -9,11 +9,11 @@
 import { byId, el, root, setAttr, setHidden, setText } from "./dom.js";
 import { formatDateTime, formatSeconds } from "./format.js";
 import { extend, loadWindow, openIndex } from "./history-data.js";
-import { hooks, mark } from "./hooks.js";
+import { hooks, mark, record } from "./hooks.js";
 import { RANGES, prefs, savePrefsSoon } from "./prefs.js";
 import { CHARTS, makePlot, readout, seriesOf, themeColours } from "./trend-charts.js";
 import { eventsIn, loadEvents, renderEvents } from "./trend-events.js";
-import { PERCENTILES, firstAtOrAfter, percentiles, plotValues, sortedFinite, summarise, tableRows } from "./trend-stats.js";
+import { PERCENTILES, percentiles, plotValues, sortedFinite, summarise, tableRows } from "./trend-stats.js";
 
 const DATA_URL = new URL("data.json", document.baseURI);
 const MIN_ZOOM_S = 60;
@@ -27,7 +27,7 @@ const resetButton = byId("trends-reset");
 
 let history = null;  // data.json's history: {index, events, position, row, ...}
 let indexUrl = null, win = null, zoom = null, loading = 0, pending = [];
-let boxes = [], colours = null, summarisedAt = 0, eventsAt = 0;
+let boxes = [], colours = null, summarisedAt = 0, describing = false, eventsAt = 0;
 const view = { since: 0, until: 0, events: [], onCursor, onSelect };
 
 const trendHooks = hooks.trends = { loads: 0, updates: [], firstDraw: null };
@@ -64,9 +64,17 @@ function buildBoxes() {
     details.addEventListener("toggle", () => { if (details.open) fillTable(b); });
     box.append(title, plot, nodata, read, sum, details);
     grid.append(box);
-    const b = { chart, box, plotDiv: plot, nodata, read, sum, details, table, plot: null, layout: null };
+    const b = { chart, box, plotDiv: plot, nodata, read, sum, details, table, plot: null, layout: null, inView: true, stale: false };
     boxes.push(b);
   }
+  const seen = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      const b = boxes.find((x) => x.box === entry.target);
+      b.inView = entry.isIntersecting;
+      if (b.inView && b.stale && b.plot) refresh(b);
+    }
+  });
+  for (const b of boxes) seen.observe(b.box);
 }
 
 function plotSize(b) {
@@ -83,13 +91,12 @@ function maxPoints() {
 
 /* ------------------------------------------------------------------ drawing */
 
-function from(w) { return firstAtOrAfter(w.t, rows(w), view.since); }
-
-function plotData(layout, w, i0) {
-  const n = rows(w), data = [Array.from(w.t.subarray(i0, n))];
-  for (const [name] of layout.series) data.push(plotValues(w.cols[name].mean, i0, n));
+/* the window's buckets, as uPlot takes them (the loader's window is the view) */
+function plotData(layout, w) {
+  const n = rows(w), data = [Array.from(w.t)];
+  for (const [name] of layout.series) data.push(plotValues(w.cols[name].mean, 0, n));
   if (layout.bands) {
-    for (const [name] of layout.series) data.push(plotValues(w.cols[name].min, i0, n), plotValues(w.cols[name].max, i0, n));
+    for (const [name] of layout.series) data.push(plotValues(w.cols[name].min, 0, n), plotValues(w.cols[name].max, 0, n));
   }
   return data;
 }
@@ -102,48 +109,56 @@ function hasValues(data) {
 /* the charts made anew: on a new window, a theme change */
 function draw() {
   colours = colours || themeColours();
-  const i0 = from(win), coarse = win.step_s > 1;
+  const coarse = win.step_s > 1;
   for (const b of boxes) {
     if (b.plot) { b.plot.destroy(); b.plot = null; }
-    b.layout = { series: seriesOf(b.chart, win), bands: coarse && !!b.chart.band, coarse };
-    const data = plotData(b.layout, win, i0);
+    b.layout = { series: seriesOf(b.chart, win), bands: coarse && !!b.chart.band, coarse, whole: !!b.chart.whole };
+    const data = plotData(b.layout, win);
     b.plot = makePlot(b.plotDiv, b.layout, data, plotSize(b), colours, view);
     setHidden(b.nodata, hasValues(data));
   }
-  describe(i0);
+  describe();
 }
 
-/* after a live row: the same charts, new data */
+/* after a live row: the same charts, new data; a chart out of view is
+   brought up to date when it scrolls into view */
 function redraw() {
-  const i0 = from(win);
   for (const b of boxes) {
-    const data = plotData(b.layout, win, i0);
-    b.plot.setData(data);
-    setHidden(b.nodata, hasValues(data));
+    b.stale = true;
+    if (b.inView) refresh(b);
   }
-  const now = performance.now();
-  if (now - summarisedAt > SUMMARY_EVERY_MS) describe(i0);
+  if (!describing && performance.now() - summarisedAt > SUMMARY_EVERY_MS) {
+    describing = true; // the words can wait for an idle moment
+    requestIdleCallback(() => { describing = false; if (win) describe(); }, { timeout: SUMMARY_EVERY_MS });
+  }
+}
+
+function refresh(b) {
+  b.stale = false;
+  const data = plotData(b.layout, win);
+  b.plot.batch(() => b.plot.setData(data)); // drawn now, not in a microtask: the update's cost is measured whole
+  setHidden(b.nodata, hasValues(data));
 }
 
 /* the words beside the pictures: summaries, open tables, percentiles, events */
-function describe(i0) {
+function describe() {
   summarisedAt = performance.now();
   const n = rows(win);
   for (const b of boxes) {
     const parts = b.layout.series.map(([name, label, , format]) => {
-      const s = summarise(win.cols[name], i0, n);
+      const s = summarise(win.cols[name], 0, n);
       return s.n ? `${label}: min ${format(s.min)}, median ${format(s.median)}, max ${format(s.max)}` : `${label}: no data`;
     });
     setText(b.sum, parts.length ? parts.join("; ") + "." : "No data in this window.");
     if (b.details.open) fillTable(b);
     if (!b.plot.cursor.idx && b.plot.cursor.idx !== 0) showLatest(b);
   }
-  renderPercentiles(i0, n);
+  renderPercentiles(n);
   renderEvents(byId("trends-events"), eventsIn(view.events, view.since, view.until));
 }
 
 function fillTable(b) {
-  const n = rows(win), i0 = from(win), head = b.table.tHead, body = b.table.tBodies[0];
+  const n = rows(win), head = b.table.tHead, body = b.table.tBodies[0];
   const hr = el("tr");
   for (const text of ["Time"].concat(b.layout.series.map((s) => s[1]))) {
     const th = el("th", null, text);
@@ -151,7 +166,7 @@ function fillTable(b) {
     hr.append(th);
   }
   head.replaceChildren(hr);
-  const trs = tableRows(i0, n, TABLE_ROWS).map((i) => {
+  const trs = tableRows(0, n, TABLE_ROWS).map((i) => {
     const tr = el("tr"), th = el("th", null, formatDateTime(win.t[i] * 1000));
     setAttr(th, "scope", "row");
     tr.append(th);
@@ -161,9 +176,9 @@ function fillTable(b) {
   body.replaceChildren(...trs);
 }
 
-function renderPercentiles(i0, n) {
+function renderPercentiles(n) {
   const col = win.cols.system_time_s, cells = byId("trends-pct").tBodies[0].rows[0].cells;
-  const ps = col ? percentiles(sortedFinite(col.mean, i0, n)) : PERCENTILES.map(() => NaN);
+  const ps = col ? percentiles(sortedFinite(col.mean, 0, n)) : PERCENTILES.map(() => NaN);
   ps.forEach((v, k) => setText(cells[k], formatSeconds(v, true)));
   setText(cells[5], formatSeconds(ps[3] - ps[1]));
   setText(cells[6], formatSeconds(ps[4] - ps[0]));
@@ -182,7 +197,7 @@ function onCursor(u) {
   if (!b || !win) return;
   const idx = u.cursor.idx;
   if (idx == null) { showLatest(b); return; }
-  setText(b.read, readout(b.layout, win, from(win) + idx));
+  setText(b.read, readout(b.layout, win, idx));
 }
 
 function onSelect(u) {
@@ -198,8 +213,7 @@ function onSelect(u) {
 /* ------------------------------------------------------------------ loading */
 
 function liveRange() {
-  const until = history.position + 1;
-  return { since: until - RANGES[prefs.range], until };
+  return { since: history.position - RANGES[prefs.range], until: history.position };
 }
 
 function showStatus() {
@@ -225,10 +239,9 @@ async function load() {
     win = w;
     view.events = events;
     eventsAt = history.position;
-    Object.assign(view, range);
     if (!zoom) for (const [position, row] of pending) extend(win, position, row);
     pending = [];
-    if (!zoom) slide();
+    fit();
     draw();
     showStatus();
     loading = 0;
@@ -243,11 +256,10 @@ async function load() {
   }
 }
 
-/* a live view ends at the newest row */
-function slide() {
-  const n = rows(win), last = n ? win.t[n - 1] : history.position;
-  view.until = Math.max(last, history.position) + 1;
-  view.since = view.until - RANGES[prefs.range];
+/* the x axis: the window (extend() slides a live one) */
+function fit() {
+  view.since = Math.min(win.since, win.t[0]);
+  view.until = Math.max(win.until, win.t[rows(win) - 1]);
 }
 
 /* ------------------------------------------------------------------ the range picker */
@@ -314,13 +326,10 @@ export function updateTrends(h) {
   if (!win || zoom) return;
   const started = performance.now();
   if (!extend(win, h.position, h.row)) return;
-  slide();
+  fit();
   redraw();
   if (h.position - eventsAt >= EVENTS_EVERY_S) refreshEvents();
-  // uPlot draws in a microtask: a message runs after it, and after this task
-  const channel = new MessageChannel();
-  channel.port1.onmessage = () => { trendHooks.updates.push(performance.now() - started); if (trendHooks.updates.length > 100) trendHooks.updates.shift(); };
-  channel.port2.postMessage(0);
+  record(trendHooks.updates, performance.now() - started);
 }
 
 async function refreshEvents() {

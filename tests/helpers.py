@@ -447,7 +447,7 @@ class TrendSite:
         "^,+,127.0.0.2,10,1,377,1,0.000002100,0.000002000,0.000004000\n"
     )
 
-    def __init__(self, base, refresh_s=0.5):
+    def __init__(self, base, refresh_s=0.5, builds=300):
         base = Path(base)
         self.out, self.state = base / "www", base / "state"
         self.fake = FakeChrony(base / "fake")
@@ -455,7 +455,8 @@ class TrendSite:
         self.config = write_config(
             base / "config.toml",
             f'[dns]\nenabled = false\n[output]\nhost = "trends-host"\n'
-            f"[page]\nrefresh_s = {refresh_s}\nstale_after_refreshes = 3\nfetch_timeout_s = 2.0\n" + self.SPANS,
+            # not stale between the ticks a test makes
+            f"[page]\nrefresh_s = {refresh_s}\nstale_after_refreshes = 1000\nfetch_timeout_s = 2.0\n" + self.SPANS,
             minisite=False,
         )
         # tests/fakebin/chronyc's replay in sh: a build runs seven of them, and
@@ -468,12 +469,14 @@ class TrendSite:
             'exit "$(cat "$d/$cmd.rc" 2>/dev/null || echo 0)"\n'
         )
         self.chronyc.chmod(0o755)
-        self.now = int(time.time()) // 60 * 60  # where the seeded history ends and the builds start
+        self.builds = builds
+        self.now = int(time.time()) - builds  # where the seeded history ends and the builds start: they end now
         self.wall, self.boot = float(self.now), 1000.0
         self.gap_1s = (self.now - 600, self.now - 540)
         self.gap_1m = (self.now - 5 * 3600, self.now - 5 * 3600 + 600)
         self.spike = self.now - 3 * 3600
         self.position = None
+        self.received = 1000  # chronyd's NTP requests counter, as the builds' serverstats report it
 
     def values(self, pos) -> list:
         """One seeded tick's series: smooth curves, and a request spike."""
@@ -484,16 +487,17 @@ class TrendSite:
         w = 2 * math.pi * pos / 7200
         v = [math.nan] * H.N
         named = {
-            "system_time_s": 2e-6 * math.sin(w) + 3e-7 * math.sin(37 * w),
-            "max_clock_error_s": 6e-6 + 1e-6 * math.cos(w),
-            "frequency_ppm": -12.3 + 0.05 * math.sin(w / 3),
-            "skew_ppm": 0.02 + 0.01 * abs(math.sin(w)),
-            "root_delay_s": 2e-4 + 3e-5 * math.sin(w / 2),
-            "root_dispersion_s": 5e-5 + 1e-5 * math.cos(w),
+            # around the fake chronyc's tracking, sources and clients (the builds' values)
+            "system_time_s": -1.4e-6 + 2e-6 * math.sin(w) + 3e-7 * math.sin(37 * w),
+            "max_clock_error_s": 5e-6 + 1e-6 * math.cos(w),
+            "frequency_ppm": -0.004 + 0.02 * math.sin(w / 3),
+            "skew_ppm": 0.03 + 0.01 * abs(math.sin(w)),
+            "root_delay_s": 7.5e-6 + 2e-6 * math.sin(w / 2),
+            "root_dispersion_s": 1.05e-6 + 3e-7 * math.cos(w),
             "ntp_packets_received_pps": 500.0 if pos == self.spike else 20 + 10 * math.sin(w) ** 2,
             "ntp_packets_dropped_pps": 1 + math.sin(w) ** 2,
-            "ok": 30.0,
-            "warning": 3.0 + (pos // 3600) % 3,
+            "ok": 8.0 - (pos // 3600) % 3,
+            "warning": float((pos // 3600) % 3),
             "critical": 1.0,
             "source0_offset_s": 8e-7 + 1e-6 * math.sin(w),
             "source1_offset_s": 2e-6 + 1e-6 * math.cos(w),
@@ -526,6 +530,10 @@ class TrendSite:
 
         from chrony_snap import build as B
 
+        self.received += 25
+        stats = (FIX / "serverstats_c.csv").read_text().split(",")
+        stats[0] = str(self.received)
+        self.fake.set("serverstats", stdout=",".join(stats))
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(time, "time", lambda: self.wall)
             mp.setattr(time, "monotonic", lambda: self.boot)
@@ -544,17 +552,18 @@ class TrendSite:
         self.position = d["history"]["position"]
         return d
 
-    def start(self, builds=40):
-        """The seeded history, then `builds` ticks with two events each way."""
+    def start(self):
+        """The seeded history, then the builds, with events."""
         self.seed()
         tracking = (FIX / "tracking_c.csv").read_text().split(",")
-        for k in range(builds):
-            if k == 10:
+        third = self.builds // 3
+        for k in range(self.builds):
+            if k == third:
                 tracking[2] = "12"  # stratum 11 -> 12
                 self.fake.set("tracking", stdout=",".join(tracking))
-            if k == 20:
+            if k == 2 * third:
                 self.fake.set("sources", stdout=self.SOURCES.format(s="x"))  # a falseticker
-            if k == 25:
+            if k == 2 * third + 20:
                 self.fake.set("sources", stdout=self.SOURCES.format(s="*"))  # selected again
             self.tick()
         for root, dirs, files in os.walk(self.out):
