@@ -32,7 +32,8 @@ const view = { since: 0, until: 0, events: [], onCursor, onSelect };
 
 const trendHooks = hooks.trends = { loads: 0, updates: [], firstDraw: null };
 Object.defineProperty(trendHooks, "plots", { get: () => Object.fromEntries(boxes.map((b) => [b.chart.id, b.plot])) });
-Object.defineProperty(trendHooks, "window", { get: () => win && { tier: win.tier, step_s: win.step_s, rows: rows(win) } });
+Object.defineProperty(trendHooks, "window", { get: () => win && { tier: win.tier, step_s: win.step_s, rows: rows(win), since: win.since, until: win.until } });
+Object.defineProperty(trendHooks, "colours", { get: () => colours });
 
 const rows = (w) => w.t.length;
 

@@ -249,11 +249,12 @@ def new_page(chromium_browser):
     assert not problems, f"console errors / page errors / dialogs: {problems}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def trend_site():
     """A web root with history written by the engine (helpers.TrendSite: 1 min
     and 1 s tiers with gaps, events), served by a real nginx; tests may
-    tick() it (the page then extends its charts)."""
+    tick() it (the page then extends its charts).  Per module: its history
+    ends when it is made, and the page picks tiers by the real clock."""
     from chrony_snap.harness.nginx import NginxProcess
     from helpers import TrendSite
 

@@ -433,7 +433,7 @@ class TrendSite:
 
     26 h of one tick a minute (the 1 min tier; a 10 min gap 5 h ago and a
     spike of requests 3 h ago) and the last 20 min of one tick a second (the
-    1 s tier; a 60 s gap 10 min ago) are appended with the engine's own ring
+    1 s tier; a 2 min gap 10 min ago) are appended with the engine's own ring
     writer (history.Ring.append); then `build` runs in-process against the
     fake chronyc with an injected clock (time.time, CLOCK_BOOTTIME, boot id),
     one second apart, so the tiers are published into the web root as every
@@ -441,7 +441,8 @@ class TrendSite:
     selected again).  tick() is one more build, a second later.  The clock is
     injected only while a build runs (Playwright keeps the real one)."""
 
-    SPANS = "[history]\nspan_1s_hours = 24\nspan_1m_days = 2\nspan_1h_years = 1\n"
+    # 1 s for 2 h (the default 24 h would take the publisher ~700 builds to catch up with)
+    SPANS = "[history]\nspan_1s_hours = 2\nspan_1m_days = 2\nspan_1h_years = 1\n"
     SOURCES = (
         "^,{s},127.0.0.1,10,1,377,1,0.000000848,0.000000909,0.000003991\n"
         "^,+,127.0.0.2,10,1,377,1,0.000002100,0.000002000,0.000004000\n"
@@ -470,9 +471,11 @@ class TrendSite:
         )
         self.chronyc.chmod(0o755)
         self.builds = builds
-        self.now = int(time.time()) - builds  # where the seeded history ends and the builds start: they end now
+        # where the seeded history ends and the builds start (they end about now); on
+        # a minute, so that the gaps are whole 1 min buckets
+        self.now = (int(time.time()) - builds) // 60 * 60
         self.wall, self.boot = float(self.now), 1000.0
-        self.gap_1s = (self.now - 600, self.now - 540)
+        self.gap_1s = (self.now - 600, self.now - 480)
         self.gap_1m = (self.now - 5 * 3600, self.now - 5 * 3600 + 600)
         self.spike = self.now - 3 * 3600
         self.position = None
@@ -515,9 +518,8 @@ class TrendSite:
         os.chmod(self.state, 0o700)
         positions = [p for p in range(self.now - 26 * 3600, self.now - 1200, 60) if not self.gap_1m[0] <= p < self.gap_1m[1]]
         positions += [p for p in range(self.now - 1200, self.now) if not self.gap_1s[0] <= p < self.gap_1s[1]]
-        if self.spike not in positions:
-            positions.append(self.spike)
-            positions.sort()
+        # the spike's minute at one tick a second: its bucket's max holds it, its mean hardly
+        positions = sorted(set(positions) | set(range(self.spike, self.spike + 60)))
         with H.Ring.open(str(hdir / "history.bin"), layout, print) as ring:
             ring.sources[:2] = ["127.0.0.1", "127.0.0.2"]
             ring.write_sources()
