@@ -516,8 +516,9 @@ class TrendSite:
         hdir = self.state / "history"
         hdir.mkdir(parents=True, mode=0o750)
         os.chmod(self.state, 0o700)
-        positions = [p for p in range(self.now - 26 * 3600, self.now - 1200, 60) if not self.gap_1m[0] <= p < self.gap_1m[1]]
-        positions += [p for p in range(self.now - 1200, self.now) if not self.gap_1s[0] <= p < self.gap_1s[1]]
+        (a, b), (c, d) = self.gap_1m, self.gap_1s
+        positions = [p for p in range(self.now - 26 * 3600, self.now - 1200, 60) if not a <= p < b]
+        positions += [p for p in range(self.now - 1200, self.now) if not c <= p < d]
         # the spike's minute at one tick a second: its bucket's max holds it, its mean hardly
         positions = sorted(set(positions) | set(range(self.spike, self.spike + 60)))
         with H.Ring.open(str(hdir / "history.bin"), layout, print) as ring:
@@ -568,7 +569,7 @@ class TrendSite:
             if k == 2 * third + 20:
                 self.fake.set("sources", stdout=self.SOURCES.format(s="*"))  # selected again
             self.tick()
-        for root, dirs, files in os.walk(self.out):
+        for root, _dirs, files in os.walk(self.out):
             os.chmod(root, 0o755)  # nginx's workers run as the web user
             for f in files:
                 os.chmod(os.path.join(root, f), 0o644)
