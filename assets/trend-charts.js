@@ -80,7 +80,9 @@ export function makePlot(target, layout, data, size, colours, view) {
   }
   if (layout.bands) {
     for (const [, label, colour, , scale] of layout.series) {
-      const at = series.length, edge = (name) => ({ label: label + name, scale: scale || "y", stroke: "transparent", width: 0, points: { show: false } });
+      // the edges drawn thin, so that a one-bucket spike still shows as a line
+      const at = series.length, edge = (name) => ({ label: label + name, scale: scale || "y",
+        stroke: translucent(colours[colour], 0.45), width: 1, points: { show: false }, spanGaps: false });
       series.push(edge(" min"), edge(" max"));
       bands.push({ series: [at + 1, at], fill: translucent(colours[colour], 0.22) });
     }

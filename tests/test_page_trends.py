@@ -247,3 +247,18 @@ def test_table_alternative_and_summary(trend_site, new_page):
     assert page.locator("#tc-population thead th").all_text_contents() == ["Time", "OK", "Warning", "Critical"]
     pct = page.locator("#trends-pct tbody td").all_text_contents()
     assert len(pct) == 7 and all(re.match(r"^[+-]?[\d.]+ (ns|µs)$", c) for c in pct), pct
+
+
+def test_trends_screenshots(trend_site, new_page, tmp_path):
+    """The section at 24 h, desktop and phone, light and dark (README's
+    pictures: CHRONY_SNAP_SCREENSHOTS=docs writes them there)."""
+    out = os.environ.get("CHRONY_SNAP_SCREENSHOTS") or str(tmp_path)
+    os.makedirs(out, exist_ok=True)
+    for scheme in ("light", "dark"):
+        for prefix, viewport in (("", {"width": 1280, "height": 900}), ("phone-", PHONE)):
+            _, page = open_trends(new_page, trend_site, viewport=viewport, color_scheme=scheme)
+            page.mouse.move(0, 0)
+            path = os.path.join(out, f"screenshot-trends-{prefix}{scheme}.png")
+            page.locator("#trends").screenshot(path=path)
+            assert os.path.getsize(path) > 20000
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
