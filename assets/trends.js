@@ -6,7 +6,7 @@
  * row (extend()): nothing is downloaded again. A drag over a chart zooms
  * in, reloading at a finer tier when one fits.
  */
-import { byId, el, root, setAttr, setHidden, setText } from "./dom.js";
+import { afterPaint, byId, el, root, setAttr, setHidden, setText } from "./dom.js";
 import { formatDateTime, formatSeconds } from "./format.js";
 import { extend, loadWindow, openIndex } from "./history-data.js";
 import { hooks, mark, record } from "./hooks.js";
@@ -30,7 +30,9 @@ let indexUrl = null, win = null, zoom = null, loading = 0, pending = [];
 let boxes = [], colours = null, summarisedAt = 0, describing = false, eventsAt = 0;
 const view = { since: 0, until: 0, events: [], onCursor, onSelect };
 
-const trendHooks = hooks.trends = { loads: 0, updates: [], firstDraw: null };
+// loads: windows asked for; draws: {started, drawn, tier} from a load's first fetch to its charts
+// painted; updates: main-thread ms of each live row (bench/trends_bench.py reads them)
+const trendHooks = hooks.trends = { loads: 0, draws: [], updates: [] };
 Object.defineProperty(trendHooks, "plots", { get: () => Object.fromEntries(boxes.map((b) => [b.chart.id, b.plot])) });
 Object.defineProperty(trendHooks, "window", { get: () => win && { tier: win.tier, step_s: win.step_s, rows: rows(win), since: win.since, until: win.until } });
 Object.defineProperty(trendHooks, "colours", { get: () => colours });
@@ -246,10 +248,10 @@ async function load() {
     draw();
     showStatus();
     loading = 0;
-    requestAnimationFrame(() => requestAnimationFrame(() => {
-      if (!trendHooks.firstDraw) trendHooks.firstDraw = { started, drawn: performance.now(), tier: w.tier };
+    afterPaint((drawn) => {
+      record(trendHooks.draws, { started, drawn, tier: w.tier });
       mark("cs:trends-drawn");
-    }));
+    });
   } catch (e) {
     if (token !== loading) return;
     loading = 0;
