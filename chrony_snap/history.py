@@ -290,10 +290,12 @@ class Ring:
             raw += os.pread(self.fd, (nrows - n1) * rec, off)
         raw += bytes(nrows * rec - len(raw))  # never short (the file has its size), but a stamp of 0 is a gap anyway
         blank = _NAN32 * (rec // 4 - 2)
+        lowest = int(self.last_pos) // step * step - (slots - 1) * step  # older: out of the ring, as read() sees it
         has = False
         for i in range(nrows):
             at = i * rec
-            if _STAMP.unpack_from(raw, at)[0] == start + i * step:
+            b = start + i * step
+            if b >= lowest and _STAMP.unpack_from(raw, at)[0] == b:
                 has = True
             else:
                 raw[at + 8 : at + rec] = blank

@@ -37,8 +37,8 @@ FORMAT = 1
 MAGIC = b"CSHC"
 HEADER = struct.Struct("<4sIIIIIddd")  # 48 bytes: the float32 columns start 4-aligned
 CHUNK_ROWS = (60, 60, 168)  # per tier: 1 min of 1 s, 1 h of 1 min, 7 d of 1 h
-WRITE_PER_TICK = 2  # chunks written per tier and tick while catching up
-EXAMINE_PER_TICK = 16  # ranges looked at (empty ones before any data are skipped)
+WRITE_PER_TICK = 4  # chunks with data written per tier and tick while catching up
+EXAMINE_PER_TICK = 16  # ranges looked at per tier and tick (a range without data is cheap)
 PRUNE_PER_TICK = 64  # chunks removed per tier and tick after a long pause
 STATS = (("value",), ("min", "mean", "max"))
 
@@ -139,13 +139,12 @@ def publish(ring, pos: int, hist: str, sources_changed: bool) -> int:
             while nxt < cur and done < WRITE_PER_TICK and looked < EXAMINE_PER_TICK:
                 payload, has = ring.columns(k, nxt, rows)
                 looked += 1
-                if has or lo:
-                    if not done:
-                        os.makedirs(d, exist_ok=True)
+                if has or lo:  # a range without data: 48 bytes, counted as looked at only
+                    os.makedirs(d, exist_ok=True)
                     data = file_bytes(nxt, step, nxt + chunk_s - 1, rows if has else 0, payload if has else b"")
                     atomic_write(os.path.join(d, f"{nxt}.bin"), data)
                     written += len(data)
-                    done += 1
+                    done += has
                     lo = lo or float(nxt)
                     changed = True
                 hi = float(nxt)
