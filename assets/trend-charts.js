@@ -102,10 +102,22 @@ export function makePlot(target, layout, data, size, colours, view) {
 const WHOLE = [1, 2, 5].flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6].map((p) => m * p)).sort((a, b) => a - b);
 
 /* a y axis as wide as its longest label */
+const measured = new Map(); // font + label -> width: every redraw asks again
+
 function labelWidth(u, values, axisIdx) {
   if (!values) return 48;
-  u.ctx.font = u.axes[axisIdx].font[0];
-  const widest = values.reduce((w, v) => Math.max(w, u.ctx.measureText(v).width), 0);
+  const font = u.axes[axisIdx].font[0];
+  let widest = 0;
+  for (const v of values) {
+    const key = font + "\0" + v;
+    let w = measured.get(key);
+    if (w === undefined) {
+      if (measured.size > 5000) measured.clear();
+      u.ctx.font = font;
+      measured.set(key, w = u.ctx.measureText(v).width);
+    }
+    if (w > widest) widest = w;
+  }
   return Math.ceil(widest / uPlot.pxRatio) + 16;
 }
 
