@@ -19,7 +19,6 @@ const DATA_URL = new URL("data.json", document.baseURI);
 const MIN_ZOOM_S = 60;
 const TABLE_ROWS = 100;
 const SUMMARY_EVERY_MS = 5000; // live updates refresh the text summaries at most this often
-const COARSE_REDRAW_MS = 5000; // ... and the charts of a coarse tier (1 min, 1 h)
 const EVENTS_EVERY_S = 60;     // ... and the events log
 const MAX_PENDING = 600;       // rows polled while a window loads, applied after it
 
@@ -28,7 +27,7 @@ const resetButton = byId("trends-reset");
 
 let history = null;  // data.json's history: {index, events, position, row, ...}
 let indexUrl = null, win = null, zoom = null, loading = 0, pending = [];
-let boxes = [], colours = null, summarisedAt = 0, describing = false, redrawnAt = 0, eventsAt = 0;
+let boxes = [], colours = null, summarisedAt = 0, describing = false, turn = 0, eventsAt = 0;
 const view = { since: 0, until: 0, events: [], onCursor, onSelect };
 
 // loads: windows asked for; draws: {started, drawn, tier} from a load's first fetch to its charts
@@ -126,17 +125,13 @@ function draw() {
 
 /* after a live row: the same charts, new data; a chart out of view is
    brought up to date when it scrolls into view. On a coarse tier a second
-   moves the last bucket by less than a pixel: redrawn every few seconds, and
-   when a new bucket begins */
-function redraw(newBucket) {
-  const now = performance.now();
-  if (win.step_s > 1 && !newBucket && now - redrawnAt < COARSE_REDRAW_MS) return;
-  redrawnAt = now;
-  for (const b of boxes) {
-    b.stale = true;
-    if (b.inView) refresh(b);
-  }
-  if (!describing && now - summarisedAt > SUMMARY_EVERY_MS) {
+   moves the last bucket by less than a pixel: one chart per poll, in turn */
+function redraw() {
+  for (const b of boxes) b.stale = true;
+  const shown = boxes.filter((b) => b.inView);
+  if (win.step_s === 1) shown.forEach(refresh);
+  else if (shown.length) refresh(shown[turn++ % shown.length]);
+  if (!describing && performance.now() - summarisedAt > SUMMARY_EVERY_MS) {
     describing = true; // the words can wait for an idle moment
     requestIdleCallback(() => { describing = false; if (win) describe(); }, { timeout: SUMMARY_EVERY_MS });
   }
@@ -333,10 +328,10 @@ export function updateTrends(h) {
     return;
   }
   if (!win || zoom) return;
-  const started = performance.now(), oldest = win.t[0];
+  const started = performance.now();
   if (!extend(win, h.position, h.row)) return;
   fit();
-  redraw(win.t[0] !== oldest);
+  redraw();
   if (h.position - eventsAt >= EVENTS_EVERY_S) refreshEvents();
   record(trendHooks.updates, performance.now() - started);
 }

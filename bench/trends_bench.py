@@ -35,7 +35,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-from chrony_snap.harness.nginx import NginxProcess  # noqa: E402
 from helpers import CHROMIUM, CHROMIUM_ARGS, TrendSite, short_dir  # noqa: E402
 
 TARGETS = {"draw_ms": 1000, "update_ms": 8}
@@ -126,15 +125,11 @@ def main():
     from playwright.sync_api import sync_playwright
 
     base = short_dir()
-    web = None
     try:
         t0 = time.monotonic()
-        site = NoisySite(base, refresh_s=0.5).start()
-        web = NginxProcess(site.out).start()
-        site.url = web.url
-        print(f"site ready in {time.monotonic() - t0:.1f} s", file=sys.stderr)
-        results = {}
-        with sync_playwright() as p:
+        with NoisySite(base, refresh_s=0.5).start().served() as site, sync_playwright() as p:
+            print(f"site ready in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+            results = {}
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 for name, viewport in VIEWPORTS.items():
@@ -147,8 +142,6 @@ def main():
                 browser.close()
         report(results, args)
     finally:
-        if web is not None:
-            web.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -163,7 +156,7 @@ def report(results, args):
         f"`python bench/trends_bench.py --runs {args.runs} --ticks {args.ticks}`; {platform.platform()}, "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; Debian Chromium, nginx on 127.0.0.1. "
         "Medians over the runs (live updates: over every poll of every run, then p90 and max in brackets; "
-        "a coarse tier redraws every 5 s, so its p90 and max are the cost of a redraw).",
+        "on the 1 min tier a poll redraws one chart in view, in turn; at 1 s every chart in view).",
         "",
         "| viewport | first draw 24 h (1 min) | first draw 15 min zoom (1 s) | live update 24 h | live update 15 min "
         "| whole snapshot apply (15 min) | history fetched 24 h: files, as served / gzipped | JS heap 24 h / 15 min |",

@@ -255,18 +255,11 @@ def trend_site():
     and 1 s tiers with gaps, events), served by a real nginx; tests may
     tick() it (the page then extends its charts).  Per module: its history
     ends when it is made, and the page picks tiers by the real clock."""
-    from chrony_snap.harness.nginx import NginxProcess
     from helpers import TrendSite
 
     base = short_dir()
-    web = None
     try:
-        site = TrendSite(base).start()
-        web = NginxProcess(site.out).start()
-        site.web = web
-        site.url = web.url
-        yield site
+        with TrendSite(base).start().served() as site:
+            yield site
     finally:
-        if web is not None:
-            web.stop()
         shutil.rmtree(base, ignore_errors=True)

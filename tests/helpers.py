@@ -14,6 +14,7 @@ tests/conftest.py and use these.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -574,3 +575,15 @@ class TrendSite:
             for f in files:
                 os.chmod(os.path.join(root, f), 0o644)
         return self
+
+    @contextlib.contextmanager
+    def served(self):
+        """The web root behind a real nginx (the production block): self.url."""
+        from chrony_snap.harness.nginx import NginxProcess
+
+        web = NginxProcess(self.out).start()
+        try:
+            self.url = web.url
+            yield self
+        finally:
+            web.stop()
