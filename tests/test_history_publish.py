@@ -54,6 +54,7 @@ class Engine:
 
     def __init__(self, tmp, tiers=SMALL):
         self.path, self.layout, self.www = str(tmp / "h.bin"), H.Layout(tiers), tmp / "www" / "history"
+        self.www.parent.mkdir(exist_ok=True)  # the web root: the tick makes it
         self.bytes = []
 
     def tick(self, pos, value=None, publish=True):
@@ -317,6 +318,29 @@ def test_unwritable_web_history_is_an_error_and_data_json_is_still_published(sit
     d = run()
     assert d["history"]["index"] == "history/index.json" and not d["errors"]
     assert "history: recovered" in capfd.readouterr().err
+
+
+def test_a_symlink_planted_in_the_web_root_is_refused(site, tmp_path):  # noqa: F811
+    """The web root may be shared: history/ or a tier directory that is a
+    symbolic link is an error, never followed (nothing written, nothing
+    removed where it points)."""
+    run, clock, out, state, cfg = site
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "1790000000.bin").write_bytes(b"keep")
+    out.mkdir()
+    (out / "history").symlink_to(elsewhere)
+    d = run()
+    (err,) = [e for e in d["errors"] if e["report"] == "history"]
+    assert err["code"] == "publish" and str(out / "history") in err["message"]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["1790000000.bin"] and d["clients"]
+    (out / "history").unlink()
+    (out / "history").mkdir()
+    (out / "history" / "1s").symlink_to(elsewhere)
+    clock.tick()
+    d = run()
+    assert [e["code"] for e in d["errors"] if e["report"] == "history"] == ["publish"]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["1790000000.bin"]
 
 
 # --------------------------------------------------------------------------
