@@ -122,11 +122,9 @@ export async function loadWindow(index, baseUrl, since, until, maxPoints) {
 
   const base = new URL(baseUrl, globalThis.document ? document.baseURI : globalThis.location?.href);
   const jobs = [];
+  const chunkAt = (c) => fetchFile(new URL(tier.dir + c + ".bin?g=" + index.generation, base), index, tier, tier.dir + c + ".bin");
   if (tier.oldest !== null) {
-    for (let c = Math.max(floorTo(b0, chunk), tier.oldest); c <= Math.min(b1, tier.newest); c += chunk) {
-      const url = new URL(tier.dir + c + ".bin?g=" + index.generation, base);
-      jobs.push(fetchFile(url, index, tier, tier.dir + c + ".bin"));
-    }
+    for (let c = Math.max(floorTo(b0, chunk), tier.oldest); c <= Math.min(b1, tier.newest); c += chunk) jobs.push(chunkAt(c));
   }
   const current = tier.newest === null || b1 >= tier.newest + chunk; // the window reaches the tail
   const finest = index.tiers[0];
@@ -134,6 +132,13 @@ export async function loadWindow(index, baseUrl, since, until, maxPoints) {
   jobs.push(current && finest !== tier ? fetchFile(new URL(finest.tail, base), index, finest, finest.tail) : null);
   const files = await Promise.all(jobs);
   const recent = files.pop(), tail = files.pop();
+  if (tail && tier.newest !== null) { // chunks completed since the index was read
+    const late = [];
+    for (let c = Math.max(tier.newest + chunk, floorTo(b0, chunk)); c < tail.start && c <= b1; c += chunk) {
+      late.push(chunkAt(c));
+    }
+    files.push(...(await Promise.all(late)));
+  }
 
   let through = b0 - 1;
   for (const f of files.concat([tail])) {

@@ -17,6 +17,7 @@ import shutil
 import struct
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from test_history import WALL0, served, site  # noqa: F401 - site is a fixture
@@ -451,9 +452,9 @@ def history_site(short_tmp):
     web.stop()
 
 
-LOAD = """async ([since, until, maxPoints]) => {
+LOAD = """async ([since, until, maxPoints, indexUrl]) => {
   const m = await import("/assets/history-data.js");
-  const index = await m.openIndex("history/index.json");
+  const index = await m.openIndex(indexUrl || "history/index.json");
   const win = await m.loadWindow(index, "history/", since, until, maxPoints);
   const x = win.cols.system_time_s;
   const out = {tier: win.tier, step: win.step_s, n: win.t.length, t0: win.t[0], tn: win.t[win.t.length - 1],
@@ -493,3 +494,12 @@ def test_loader_in_chromium_15_min_and_24_h_windows(history_site, new_page):
     last = (now - now % 60 - first) // 60  # the minute in progress: tail-1m + the 1 s rows since
     assert day["max"][last] == max(p % 7 for p in range(now - now % 60, now + 1))
     assert day["after"]["last"] == 42.0 and day["extended"] is True
+
+    # an index read before the last chunks completed: they are fetched all the same
+    root = Path(web.root)
+    idx = json.loads((root / "history" / "index.json").read_text())
+    idx["tiers"][0]["newest"] -= 180
+    (root / "history" / "stale.json").write_text(json.dumps(idx))
+    os.chmod(root / "history" / "stale.json", 0o644)
+    stale = probe.page.evaluate(LOAD, [now - 900, now, 1000, "history/stale.json"])
+    assert stale["mean"] == w["mean"]
