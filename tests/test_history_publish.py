@@ -503,3 +503,34 @@ def test_loader_in_chromium_15_min_and_24_h_windows(history_site, new_page):
     os.chmod(root / "history" / "stale.json", 0o644)
     stale = probe.page.evaluate(LOAD, [now - 900, now, 1000, "history/stale.json"])
     assert stale["mean"] == w["mean"]
+
+
+def test_loader_in_chromium_a_bad_file_is_a_gap_a_foreign_index_an_error(history_site, new_page):
+    """One chunk damaged (truncated) costs only its minute, named in
+    `problems`; an index of another format is refused with a message."""
+    web, now, gap = history_site
+    root = Path(web.root)
+    c = (now - 600) // 60 * 60
+    with open(root / "history" / "1s" / f"{c}.bin", "r+b") as f:
+        f.truncate(100)
+    idx = json.loads((root / "history" / "index.json").read_text())
+    (root / "history" / "foreign.json").write_text(json.dumps({**idx, "format": 2}))
+    os.chmod(root / "history" / "foreign.json", 0o644)
+    page = new_page(web.url + "/t.html", wait_data=False).page
+    got = page.evaluate(
+        """async ([since, until]) => {
+          const m = await import("/assets/history-data.js");
+          const win = await m.loadWindow(await m.openIndex("history/index.json"), "history/", since, until, 1000);
+          let refused = null;
+          try { await m.openIndex("history/foreign.json"); } catch (e) { refused = e.message; }
+          const x = win.cols.system_time_s.mean;
+          return {problems: win.problems, refused, t0: win.t[0],
+                  mean: Array.from(x, (v) => (v === v ? v : null))};
+        }""",
+        [now - 900, now],
+    )
+    assert len(got["problems"]) == 1 and f"1s/{c}.bin" in got["problems"][0] and "truncated" in got["problems"][0]
+    assert "format 2" in got["refused"]
+    for i, v in enumerate(got["mean"]):
+        t = got["t0"] + i
+        assert (v is None) == (t in gap or c <= t < c + 60), t
