@@ -180,12 +180,12 @@ def publish(ring, pos: int, hist: str, sources_changed: bool) -> int:
         if minute % 60 == 0:
             for name in names:  # and in the chunk directories once an hour
                 remove_stale_temps(os.path.join(hist, name))
-    if rec != was:
-        ring.write_pub(rec)
     if changed:
         data = index_bytes(ring, rec)
         atomic_write(index_path, data)
         written += len(data)
+    if rec != was:  # last: a tick that failed before does it all again next time (idempotent)
+        ring.write_pub(rec)
     return written
 
 

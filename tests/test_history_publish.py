@@ -201,6 +201,28 @@ def test_a_long_history_is_published_from_an_upgraded_ring(tmp_path):
     assert eng.chunks("1m") == [p0 - p0 % 3600 + 3600 * i for i in range(3)]
 
 
+def test_a_failed_index_write_is_done_again_next_tick(tmp_path, monkeypatch):
+    """The web root's disk is full for one tick, as a range completes: the
+    next tick's index still lists the chunk (progress is saved last)."""
+    eng = Engine(tmp_path)
+    p0 = 29_833_340 * 60
+    for p in range(p0, p0 + 59):
+        eng.tick(p)
+    real = P.atomic_write
+
+    def full(path, data, **kw):
+        if path.endswith("index.json"):
+            raise OSError(28, "No space left on device", path)
+        return real(path, data, **kw)
+
+    monkeypatch.setattr(P, "atomic_write", full)
+    with pytest.raises(OSError):
+        eng.tick(p0 + 60)  # the first minute completes: its chunk, then the index fails
+    monkeypatch.setattr(P, "atomic_write", real)
+    eng.tick(p0 + 61)
+    assert eng.index()["tiers"][0]["newest"] == p0 == eng.chunks("1s")[-1]
+
+
 def test_bytes_per_tick_are_small(tmp_path):
     """The steady state: the 1 s tail every tick, the rest once a minute."""
     eng = Engine(tmp_path)
