@@ -10,6 +10,7 @@ here fails on `main`, which publishes no series (no history_publish module,
 no history.index, no assets/history-data.js).
 """
 
+import gzip
 import json
 import math
 import os
@@ -441,6 +442,9 @@ def test_nginx_headers_and_never_torn_while_the_publisher_races(short_tmp):
             s, _, _ = web.get(u, headers={"If-Modified-Since": h["last-modified"]})
             assert s == 200
         assert web.get("/history/1s/.x.bin.tmp-1-2")[0] == 404
+        plain = web.get(f"/history/1s/{t['newest']}.bin")[2]
+        s, h, body = web.get(f"/history/1s/{t['newest']}.bin", headers={"Accept-Encoding": "gzip"})
+        assert h["content-encoding"] == "gzip" and gzip.decompress(body) == plain and len(body) < len(plain) / 2
     finally:
         stop.set()
         web.stop()
