@@ -79,11 +79,18 @@ function readFile(buffer, index, tier, what) {
   return { start, step, through, nrows, nstats, data: new Float32Array(buffer, HEADER_BYTES, nseries * nstats * nrows) };
 }
 
-async function fetchFile(url, index, tier, what) {
-  const response = await fetch(url, { credentials: "same-origin" });
-  if (response.status === 404) return null; // not there (yet, or any more): a gap
-  if (!response.ok) fail(what, "HTTP " + response.status);
-  return readFile(await response.arrayBuffer(), index, tier, what);
+/* A file, or null: a gap. A file that cannot be fetched or read is a gap
+   too, its reason added to `problems`; one bad chunk never costs the window. */
+async function fetchFile(url, index, tier, what, problems) {
+  try {
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (response.status === 404) return null; // not there (yet, or any more)
+    if (!response.ok) fail(what, "HTTP " + response.status);
+    return readFile(await response.arrayBuffer(), index, tier, what);
+  } catch (e) {
+    problems.push(e.message || String(e));
+    return null;
+  }
 }
 
 /* What extend() needs beyond the window's public fields. */
@@ -93,8 +100,9 @@ function floorTo(x, step) { return Math.floor(x / step) * step; }
 
 /* The window [since, until] of the tier pickTier() chooses, as regular
    buckets (a gap is a NaN row): {tier, step_s, since, until, t, series,
-   cols: {name: {min, mean, max}}, sources: [{slot, label}]}. For the 1 s
-   tier min, mean and max are the same array. */
+   cols: {name: {min, mean, max}}, sources: [{slot, label}], problems}. For
+   the 1 s tier min, mean and max are the same array; `problems` lists the
+   files that could not be read (shown as gaps). */
 export async function loadWindow(index, baseUrl, since, until, maxPoints) {
   if (!(until > since)) fail("window", "until must be after since");
   const tier = pickTier(index, since, until, maxPoints);
@@ -105,6 +113,7 @@ export async function loadWindow(index, baseUrl, since, until, maxPoints) {
     tier: tier.name, step_s: step, since, until,
     t: new Float64Array(n), series: index.series.slice(), cols: {},
     sources: index.sources.map((s) => ({ slot: s.slot, label: s.address })),
+    problems: [],
   };
   for (let i = 0; i < n; i++) win.t[i] = b0 + i * step;
   const arrays = [];
@@ -122,18 +131,24 @@ export async function loadWindow(index, baseUrl, since, until, maxPoints) {
 
   const base = new URL(baseUrl, globalThis.document ? document.baseURI : globalThis.location?.href);
   const jobs = [];
+  const get = (name, t, query) => fetchFile(new URL(name + query, base), index, t, name, win.problems);
+  const chunkAt = (c) => get(tier.dir + c + ".bin", tier, "?g=" + index.generation);
   if (tier.oldest !== null) {
-    for (let c = Math.max(floorTo(b0, chunk), tier.oldest); c <= Math.min(b1, tier.newest); c += chunk) {
-      const url = new URL(tier.dir + c + ".bin?g=" + index.generation, base);
-      jobs.push(fetchFile(url, index, tier, tier.dir + c + ".bin"));
-    }
+    for (let c = Math.max(floorTo(b0, chunk), tier.oldest); c <= Math.min(b1, tier.newest); c += chunk) jobs.push(chunkAt(c));
   }
   const current = tier.newest === null || b1 >= tier.newest + chunk; // the window reaches the tail
   const finest = index.tiers[0];
-  jobs.push(current ? fetchFile(new URL(tier.tail, base), index, tier, tier.tail) : null);
-  jobs.push(current && finest !== tier ? fetchFile(new URL(finest.tail, base), index, finest, finest.tail) : null);
+  jobs.push(current ? get(tier.tail, tier, "") : null);
+  jobs.push(current && finest !== tier ? get(finest.tail, finest, "") : null);
   const files = await Promise.all(jobs);
   const recent = files.pop(), tail = files.pop();
+  if (tail && tier.newest !== null) { // chunks completed since the index was read
+    const late = [];
+    for (let c = Math.max(tier.newest + chunk, floorTo(b0, chunk)); c < tail.start && c <= b1; c += chunk) {
+      late.push(chunkAt(c));
+    }
+    files.push(...(await Promise.all(late)));
+  }
 
   let through = b0 - 1;
   for (const f of files.concat([tail])) {

@@ -224,8 +224,10 @@ function showStatus() {
   if (!win) return;
   const step = win.step_s === 1 ? "1 s" : win.step_s === 60 ? "1 min" : win.step_s === 3600 ? "1 h" : win.step_s + " s";
   const empty = boxes.every((b) => !b.nodata.hidden);
+  const unread = (win.problems || []).length; // files that could not be read: drawn as gaps
   setText(status, (zoom ? "Zoomed: " + formatDateTime(zoom.since * 1000) + " to " + formatDateTime(zoom.until * 1000) + " · " : "")
-    + step + " resolution" + (empty ? " · no data in this window" : ""));
+    + step + " resolution" + (empty ? " · no data in this window" : "")
+    + (unread ? ` · ${unread} history file${unread > 1 ? "s" : ""} could not be read (shown as gaps): ${win.problems[0]}` : ""));
   setHidden(resetButton, !zoom);
   root.setAttribute("data-trends", win.tier);
 }

@@ -332,9 +332,10 @@ def record_history(t: Tick, reports):
     obs = H.observe(t.reachable, tracking, sources, t.ss_rate, summary, t.health)
     events = H.changes(t.st.get("history_obs"), obs, t.now)
     t.st["history_obs"] = H.keep_unknown(t.st.get("history_obs"), obs)
-    if events or not os.path.exists(os.path.join(hist, "events.json")):
+    web = os.path.join(hist, "events.json") if published is not None else None  # never through a refused dir
+    if events or (web is not None and not os.path.exists(web)):
         try:
-            _publish_events(t, hdir, os.path.join(hist, "events.json"), events, H.MAX_EVENTS)
+            _publish_events(t, hdir, web, events, H.MAX_EVENTS)
         except OSError as e:
             if published is not None:  # one entry for the web root
                 t.errors.append(_publish_error(hist, e))
@@ -355,7 +356,7 @@ def _publish_error(hist, e: OSError) -> dict:
 
     return C._err(
         "history",
-        f"cannot publish history in {hist}: {e.strerror or e}",
+        f"cannot publish history in {hist}: {e.strerror or e}" + (f" ({e.filename})" if e.filename else ""),
         "disk_full" if is_disk_full(e) else "publish",
         "Check that chrony-snap's user may write the web root's history/ directory and that its file system "
         "is not full; the history is still recorded, and data.json is written all the same.",
@@ -364,7 +365,8 @@ def _publish_error(hist, e: OSError) -> dict:
 
 def _publish_events(t: Tick, hdir, published, new, limit):
     """The events log (bounded, oldest dropped) in the state directory, and
-    its JSON for the page and tools in the web root (atomic, never torn)."""
+    its JSON for the page and tools in the web root (atomic, never torn;
+    `published` None: the web root's history/ is not usable this tick)."""
     from chrony_snap.jsonenc import dumps
     from chrony_snap.writer import atomic_write
 
@@ -373,7 +375,8 @@ def _publish_events(t: Tick, hdir, published, new, limit):
     events = events[-limit:]
     if new:
         S.save(hdir, "events", {"events": events})
-    os.makedirs(os.path.dirname(published), exist_ok=True)
+    if published is None:
+        return
     shown = [{**e, "time": snapshot.rfc3339(e["t"])} for e in events]
     atomic_write(published, dumps({"schema_version": 1, "events": shown}).encode("utf-8"))
 

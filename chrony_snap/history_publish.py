@@ -27,7 +27,9 @@ a few chunks per tier (a pause is caught up over the next ticks).
 Only struct and os on the per-second path (index.json through jsonenc).
 """
 
+import errno
 import os
+import stat
 import struct
 
 from chrony_snap import history as H
@@ -74,15 +76,29 @@ def footprint(layout) -> int:
     return total
 
 
+def _real_dir(path):
+    """Make `path` a directory of ours.  The web root may be shared: a
+    symbolic link or file planted there is refused, never followed."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        os.mkdir(path, 0o755)
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory of ours (a symbolic link?)", path)
+
+
 def _clean(hist, names):
-    """Start again: remove the chunks and tails published from another ring."""
+    """Start again: remove the chunks and tails published from another ring,
+    and events.json (the tick writes it again from the state's log)."""
+    try:
+        os.unlink(os.path.join(hist, "events.json"))
+    except FileNotFoundError:
+        pass
     for name in names:
         d = os.path.join(hist, name)
-        try:
-            entries = os.listdir(d)
-        except FileNotFoundError:
-            continue
-        for e in entries:
+        _real_dir(d)
+        for e in os.listdir(d):
             if e.endswith(".bin") and e[:-4].isdigit():
                 os.unlink(os.path.join(d, e))
         remove_stale_temps(d)
@@ -106,9 +122,11 @@ def publish(ring, pos: int, hist: str, sources_changed: bool) -> int:
         rec = [0.0] * 16
         rec[_GEN], rec[_FIRST] = float(pos), float(first)
         ring.write_pub(rec)  # before the web root: a failure there still keeps `first`
-        os.makedirs(hist, exist_ok=True)
+        _real_dir(hist)
         _clean(hist, names)
         changed = True
+    else:
+        _real_dir(hist)
     written = 0
     minute = pos // 60
     for k, (name, step, slots, _, _) in enumerate(layout.tiers):
@@ -140,7 +158,7 @@ def publish(ring, pos: int, hist: str, sources_changed: bool) -> int:
                 payload, has = ring.columns(k, nxt, rows)
                 looked += 1
                 if has or lo:  # a range without data: 48 bytes, counted as looked at only
-                    os.makedirs(d, exist_ok=True)
+                    _real_dir(d)
                     data = file_bytes(nxt, step, nxt + chunk_s - 1, rows if has else 0, payload if has else b"")
                     atomic_write(os.path.join(d, f"{nxt}.bin"), data)
                     written += len(data)
@@ -162,12 +180,12 @@ def publish(ring, pos: int, hist: str, sources_changed: bool) -> int:
         if minute % 60 == 0:
             for name in names:  # and in the chunk directories once an hour
                 remove_stale_temps(os.path.join(hist, name))
-    if rec != was:
-        ring.write_pub(rec)
     if changed:
         data = index_bytes(ring, rec)
         atomic_write(index_path, data)
         written += len(data)
+    if rec != was:  # last: a tick that failed before does it all again next time (idempotent)
+        ring.write_pub(rec)
     return written
 
 

@@ -10,6 +10,7 @@ here fails on `main`, which publishes no series (no history_publish module,
 no history.index, no assets/history-data.js).
 """
 
+import gzip
 import json
 import math
 import os
@@ -17,6 +18,7 @@ import shutil
 import struct
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from test_history import WALL0, served, site  # noqa: F401 - site is a fixture
@@ -54,6 +56,7 @@ class Engine:
 
     def __init__(self, tmp, tiers=SMALL):
         self.path, self.layout, self.www = str(tmp / "h.bin"), H.Layout(tiers), tmp / "www" / "history"
+        self.www.parent.mkdir(exist_ok=True)  # the web root: the tick makes it
         self.bytes = []
 
     def tick(self, pos, value=None, publish=True):
@@ -199,6 +202,28 @@ def test_a_long_history_is_published_from_an_upgraded_ring(tmp_path):
     assert eng.chunks("1m") == [p0 - p0 % 3600 + 3600 * i for i in range(3)]
 
 
+def test_a_failed_index_write_is_done_again_next_tick(tmp_path, monkeypatch):
+    """The web root's disk is full for one tick, as a range completes: the
+    next tick's index still lists the chunk (progress is saved last)."""
+    eng = Engine(tmp_path)
+    p0 = 29_833_340 * 60
+    for p in range(p0, p0 + 59):
+        eng.tick(p)
+    real = P.atomic_write
+
+    def full(path, data, **kw):
+        if path.endswith("index.json"):
+            raise OSError(28, "No space left on device", path)
+        return real(path, data, **kw)
+
+    monkeypatch.setattr(P, "atomic_write", full)
+    with pytest.raises(OSError):
+        eng.tick(p0 + 60)  # the first minute completes: its chunk, then the index fails
+    monkeypatch.setattr(P, "atomic_write", real)
+    eng.tick(p0 + 61)
+    assert eng.index()["tiers"][0]["newest"] == p0 == eng.chunks("1s")[-1]
+
+
 def test_bytes_per_tick_are_small(tmp_path):
     """The steady state: the 1 s tail every tick, the rest once a minute."""
     eng = Engine(tmp_path)
@@ -319,6 +344,29 @@ def test_unwritable_web_history_is_an_error_and_data_json_is_still_published(sit
     assert "history: recovered" in capfd.readouterr().err
 
 
+def test_a_symlink_planted_in_the_web_root_is_refused(site, tmp_path):  # noqa: F811
+    """The web root may be shared: history/ or a tier directory that is a
+    symbolic link is an error, never followed (nothing written, nothing
+    removed where it points)."""
+    run, clock, out, state, cfg = site
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "1790000000.bin").write_bytes(b"keep")
+    out.mkdir()
+    (out / "history").symlink_to(elsewhere)
+    d = run()
+    (err,) = [e for e in d["errors"] if e["report"] == "history"]
+    assert err["code"] == "publish" and str(out / "history") in err["message"]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["1790000000.bin"] and d["clients"]
+    (out / "history").unlink()
+    (out / "history").mkdir()
+    (out / "history" / "1s").symlink_to(elsewhere)
+    clock.tick()
+    d = run()
+    assert [e["code"] for e in d["errors"] if e["report"] == "history"] == ["publish"]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["1790000000.bin"]
+
+
 # --------------------------------------------------------------------------
 # through nginx, and in Chromium
 # --------------------------------------------------------------------------
@@ -394,6 +442,9 @@ def test_nginx_headers_and_never_torn_while_the_publisher_races(short_tmp):
             s, _, _ = web.get(u, headers={"If-Modified-Since": h["last-modified"]})
             assert s == 200
         assert web.get("/history/1s/.x.bin.tmp-1-2")[0] == 404
+        plain = web.get(f"/history/1s/{t['newest']}.bin")[2]
+        s, h, body = web.get(f"/history/1s/{t['newest']}.bin", headers={"Accept-Encoding": "gzip"})
+        assert h["content-encoding"] == "gzip" and gzip.decompress(body) == plain and len(body) < len(plain) / 2
     finally:
         stop.set()
         web.stop()
@@ -427,9 +478,9 @@ def history_site(short_tmp):
     web.stop()
 
 
-LOAD = """async ([since, until, maxPoints]) => {
+LOAD = """async ([since, until, maxPoints, indexUrl]) => {
   const m = await import("/assets/history-data.js");
-  const index = await m.openIndex("history/index.json");
+  const index = await m.openIndex(indexUrl || "history/index.json");
   const win = await m.loadWindow(index, "history/", since, until, maxPoints);
   const x = win.cols.system_time_s;
   const out = {tier: win.tier, step: win.step_s, n: win.t.length, t0: win.t[0], tn: win.t[win.t.length - 1],
@@ -469,3 +520,43 @@ def test_loader_in_chromium_15_min_and_24_h_windows(history_site, new_page):
     last = (now - now % 60 - first) // 60  # the minute in progress: tail-1m + the 1 s rows since
     assert day["max"][last] == max(p % 7 for p in range(now - now % 60, now + 1))
     assert day["after"]["last"] == 42.0 and day["extended"] is True
+
+    # an index read before the last chunks completed: they are fetched all the same
+    root = Path(web.root)
+    idx = json.loads((root / "history" / "index.json").read_text())
+    idx["tiers"][0]["newest"] -= 180
+    (root / "history" / "stale.json").write_text(json.dumps(idx))
+    os.chmod(root / "history" / "stale.json", 0o644)
+    stale = probe.page.evaluate(LOAD, [now - 900, now, 1000, "history/stale.json"])
+    assert stale["mean"] == w["mean"]
+
+
+def test_loader_in_chromium_a_bad_file_is_a_gap_a_foreign_index_an_error(history_site, new_page):
+    """One chunk damaged (truncated) costs only its minute, named in
+    `problems`; an index of another format is refused with a message."""
+    web, now, gap = history_site
+    root = Path(web.root)
+    c = (now - 600) // 60 * 60
+    with open(root / "history" / "1s" / f"{c}.bin", "r+b") as f:
+        f.truncate(100)
+    idx = json.loads((root / "history" / "index.json").read_text())
+    (root / "history" / "foreign.json").write_text(json.dumps({**idx, "format": 2}))
+    os.chmod(root / "history" / "foreign.json", 0o644)
+    page = new_page(web.url + "/t.html", wait_data=False).page
+    got = page.evaluate(
+        """async ([since, until]) => {
+          const m = await import("/assets/history-data.js");
+          const win = await m.loadWindow(await m.openIndex("history/index.json"), "history/", since, until, 1000);
+          let refused = null;
+          try { await m.openIndex("history/foreign.json"); } catch (e) { refused = e.message; }
+          const x = win.cols.system_time_s.mean;
+          return {problems: win.problems, refused, t0: win.t[0],
+                  mean: Array.from(x, (v) => (v === v ? v : null))};
+        }""",
+        [now - 900, now],
+    )
+    assert len(got["problems"]) == 1 and f"1s/{c}.bin" in got["problems"][0] and "truncated" in got["problems"][0]
+    assert "format 2" in got["refused"]
+    for i, v in enumerate(got["mean"]):
+        t = got["t0"] + i
+        assert (v is None) == (t in gap or c <= t < c + 60), t
