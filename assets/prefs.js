@@ -1,5 +1,5 @@
 /* The viewer's choices, persisted in localStorage: theme, sort, search,
- * status filter, which cards are open and the Trends' time range. Storage that is corrupt, full or
+ * status filter, which cards are open, and the Trends' range and whether it is open. Storage that is corrupt, full or
  * disabled is ignored: the page then starts from the defaults.
  */
 import { STATUSES } from "./model.js";
@@ -22,6 +22,7 @@ export const prefs = {
   allOpen: false,        // expand all / collapse all ...
   exceptions: new Set(), // ... except these cards (by card key)
   range: "24h",          // one of RANGES
+  trendsOpen: false,     // the Trends section open (closed, it loads nothing)
 };
 
 export function isOpen(cardKey) { return prefs.allOpen !== prefs.exceptions.has(cardKey); }
@@ -41,6 +42,7 @@ export function loadPrefs() {
   if (typeof saved.q === "string" && saved.q.length <= 200) prefs.query = saved.q;
   if (STATUSES.includes(saved.status)) prefs.status = saved.status;
   if (typeof saved.range === "string" && Object.hasOwn(RANGES, saved.range)) prefs.range = saved.range;
+  if (typeof saved.trendsOpen === "boolean") prefs.trendsOpen = saved.trendsOpen;
   if (typeof saved.allOpen === "boolean") prefs.allOpen = saved.allOpen;
   if (Array.isArray(saved.except)) {
     for (const key of saved.except.slice(0, MAX_EXCEPTIONS)) {
@@ -56,7 +58,7 @@ function saveNow() {
   try {
     localStorage.setItem(STORE_KEY, JSON.stringify({
       v: 1, theme: prefs.theme, sort: prefs.sort, dir: prefs.dir, q: prefs.query, status: prefs.status,
-      allOpen: prefs.allOpen, range: prefs.range, except: Array.from(prefs.exceptions).slice(0, MAX_EXCEPTIONS) }));
+      allOpen: prefs.allOpen, range: prefs.range, trendsOpen: prefs.trendsOpen, except: Array.from(prefs.exceptions).slice(0, MAX_EXCEPTIONS) }));
   } catch (e) { /* storage full or disabled: not fatal */ }
 }
 

@@ -1,4 +1,5 @@
-/* The Trends section: a time range (prefs.js), the history window for it
+/* The Trends section, closed at first (closed, it loads and draws nothing;
+ * prefs.js remembers it open): a time range (prefs.js), the history window for it
  * (history-data.js: once, at the finest tier the plots' pixels can show),
  * the charts (trend-charts.js, uPlot), their text summaries and tables
  * (trend-stats.js), the offset's percentiles and the events
@@ -22,7 +23,7 @@ const SUMMARY_EVERY_MS = 5000; // live updates refresh the text summaries at mos
 const EVENTS_EVERY_S = 60;     // ... and the events log
 const MAX_PENDING = 600;       // rows polled while a window loads, applied after it
 
-const section = byId("trends"), grid = byId("trends-grid"), status = byId("trends-status");
+const section = byId("trends"), details = byId("trends-details"), grid = byId("trends-grid"), status = byId("trends-status");
 const resetButton = byId("trends-reset");
 
 let history = null;  // data.json's history: {index, events, position, row, ...}
@@ -74,7 +75,7 @@ function buildBoxes() {
     for (const entry of entries) {
       const b = boxes.find((x) => x.box === entry.target);
       b.inView = entry.isIntersecting;
-      if (b.inView && b.stale && b.plot) refresh(b);
+      if (b.inView && b.stale && b.plot && win) refresh(b);
     }
   });
   for (const b of boxes) seen.observe(b.box);
@@ -306,6 +307,20 @@ function watchTheme() {
   }).observe(grid);
 }
 
+/* ------------------------------------------------------------------ open and closed */
+
+function opened() {
+  if (prefs.trendsOpen !== details.open) { prefs.trendsOpen = details.open; savePrefsSoon(); }
+  if (!details.open) { win = null; return; } // opened again: loaded again, up to date
+  if (!boxes.length) {
+    buildBoxes();
+    showRange();
+    startPicker();
+    watchTheme();
+  }
+  load();
+}
+
 /* ------------------------------------------------------------------ each poll */
 
 /* data.json's history (absent: history is off, the section hides) */
@@ -315,16 +330,14 @@ export function updateTrends(h) {
   if (!on) return;
   const first = !history;
   history = h;
+  indexUrl = new URL(h.index, DATA_URL).href;
   if (first) {
-    indexUrl = new URL(h.index, DATA_URL).href;
-    buildBoxes();
-    showRange();
-    startPicker();
-    watchTheme();
-    load();
+    details.open = prefs.trendsOpen;
+    details.addEventListener("toggle", opened);
+    opened();
     return;
   }
-  if (!Array.isArray(h.row)) return;
+  if (!details.open || !Array.isArray(h.row)) return;
   if (loading) {
     if (pending.length < MAX_PENDING) pending.push([h.position, h.row]);
     return;

@@ -59,6 +59,7 @@ def one_run(browser, site, viewport, ticks):
     page = ctx.new_page()
     cdp = ctx.new_cdp_session(page)
     page.goto(site.url)
+    page.click("#trends-details > summary")  # closed at first
     page.wait_for_function("() => window.chronySnap?.trends?.draws.length >= 1", timeout=30000)
     r = {}
     d = page.evaluate("window.chronySnap.trends.draws[0]")

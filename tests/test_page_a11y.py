@@ -201,11 +201,13 @@ def test_client_population_states(synth_site, new_page, theme):
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_trends_section(trend_site, new_page, theme):
-    """The Trends section (issue 8): charts, range picker, a table alternative
-    open, percentiles and events; zoomed in (the reset button); on a desktop
-    and a phone."""
+    """The Trends section (issue 8): closed; open with its charts, range picker,
+    a table alternative open, percentiles and events; zoomed in (the reset
+    button); on a desktop and a phone."""
     for viewport in (TALL, {"width": 390, "height": 1400}):
         page = open_page(new_page, trend_site.url, theme, viewport)
+        no_violations(page)  # closed
+        page.click("#trends-details > summary")
         expect(page.locator("html")).to_have_attribute("data-trends", "1m")
         page.locator("#tc-offset details > summary").click()
         expect(page.locator("#tc-offset tbody tr").first).to_be_visible()

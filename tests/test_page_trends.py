@@ -31,9 +31,11 @@ UPLOT = {  # assets/vendor/uplot/VENDOR.md
 
 
 def open_trends(new_page, site, viewport=WIDE, tier="1m", **kw):
+    """The page with the Trends section opened (it starts closed)."""
     probe = new_page(site.url, viewport=viewport, **kw)
     page = probe.page
     expect(page.locator("#trends")).to_be_visible()
+    page.click("#trends-details > summary")
     expect(page.locator("html")).to_have_attribute("data-trends", tier)
     return probe, page
 
@@ -223,6 +225,27 @@ def test_live_poll_extends_the_charts_without_downloading_again(trend_site, new_
     later = [u for u in probe.requests[fetched:] if "/history/" in u]
     assert later == [], later
     assert page.evaluate("window.chronySnap.trends.updates.length") > updates
+
+
+def test_closed_section_loads_nothing_until_opened(trend_site, new_page):
+    """Closed at first (the client list stays in view): no history request, no
+    chart; opened, the window loads; closed again, polls extend nothing."""
+    probe = new_page(trend_site.url, viewport=WIDE)
+    page = probe.page
+    expect(page.locator("#trends")).to_be_visible()
+    expect(page.locator("#trends-details")).not_to_have_attribute("open", "")
+    d = trend_site.tick()
+    wait_seq(page, d["seq"])
+    assert [u for u in probe.requests if "/history/" in u] == []
+    assert page.evaluate("window.chronySnap.trends.loads") == 0
+    page.click("#trends-details > summary")
+    expect(page.locator("html")).to_have_attribute("data-trends", "1m")
+    assert page.evaluate("window.chronySnap.trends.loads") == 1
+    page.click("#trends-details > summary")
+    updates = page.evaluate("window.chronySnap.trends.updates.length")
+    d = trend_site.tick()
+    wait_seq(page, d["seq"])
+    assert page.evaluate("window.chronySnap.trends.updates.length") == updates
 
 
 def test_history_off_hides_the_section(synth_site, new_page):
