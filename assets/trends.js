@@ -39,6 +39,8 @@ Object.defineProperty(trendHooks, "window", { get: () => win && { tier: win.tier
 Object.defineProperty(trendHooks, "colours", { get: () => colours });
 
 const rows = (w) => w.t.length;
+// Safari has no requestIdleCallback: a short timeout there
+const whenIdle = window.requestIdleCallback ? (cb) => requestIdleCallback(cb, { timeout: SUMMARY_EVERY_MS }) : (cb) => setTimeout(cb, 200);
 
 /* ------------------------------------------------------------------ the boxes */
 
@@ -134,7 +136,7 @@ function redraw() {
   else if (shown.length) refresh(shown[turn++ % shown.length]);
   if (!describing && performance.now() - summarisedAt > SUMMARY_EVERY_MS) {
     describing = true; // the words can wait for an idle moment
-    requestIdleCallback(() => { describing = false; if (win) describe(); }, { timeout: SUMMARY_EVERY_MS });
+    whenIdle(() => { describing = false; if (win) describe(); });
   }
 }
 
@@ -156,7 +158,7 @@ function describe() {
     });
     setText(b.sum, parts.length ? parts.join("; ") + "." : "No data in this window.");
     if (b.details.open) fillTable(b);
-    if (!b.plot.cursor.idx && b.plot.cursor.idx !== 0) showLatest(b);
+    if (b.plot.cursor.idx == null) showLatest(b);
   }
   renderPercentiles(n);
   renderEvents(byId("trends-events"), eventsIn(view.events, view.since, view.until));
