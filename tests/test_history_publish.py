@@ -232,6 +232,14 @@ def test_bytes_per_tick_are_small(tmp_path):
         eng.tick(p)
     steady = eng.bytes[120:]
     assert sum(steady) / len(steady) < 9_000
+    # index.json is replaced only when a range completes (or the sources change)
+    eng.tick(p0 + 600)  # a minute completes
+    inode = (eng.www / "index.json").stat().st_ino
+    for p in range(p0 + 601, p0 + 660):
+        eng.tick(p)
+    assert (eng.www / "index.json").stat().st_ino == inode
+    eng.tick(p0 + 660)
+    assert (eng.www / "index.json").stat().st_ino != inode
     assert sorted(steady)[len(steady) // 2] <= 48 + 4 * H.N * 60
 
 
