@@ -63,16 +63,18 @@ def file_bytes(start, step, through, nrows, payload) -> bytes:
     return HEADER.pack(MAGIC, FORMAT, H.N, nrows, nstats, 0, start, step, through) + payload
 
 
+def _kept(span, chunk_s) -> int:
+    return -(-span // chunk_s)
+
+
 def footprint(layout) -> int:
     """The most bytes the published series take (chunks and tails; index and
-    events aside): per tier, the chunks that can overlap its span, plus one."""
+    events aside): per tier, the chunks that cover its span, and the tail."""
     total = 0
     for k, (_, step, slots, _, _) in enumerate(layout.tiers):
         rows = CHUNK_ROWS[k]
-        chunk_s = rows * step
-        n = -(-slots * step // chunk_s) + 1
         size = HEADER.size + 4 * H.N * len(stats_of(step)) * rows
-        total += (n + 1) * size
+        total += (_kept(slots * step, rows * step) + 1) * size
     return total
 
 
@@ -134,7 +136,9 @@ def publish(ring, pos: int, hist: str, sources_changed: bool) -> int:
         chunk_s = rows * step
         cur = pos - pos % chunk_s
         oldest = pos - slots * step + step  # the ring holds buckets after pos - span
-        below = oldest - oldest % chunk_s  # chunks that start before this are all out of the ring
+        # the chunks kept: as many as cover the span, before the current one (so
+        # one goes as one comes: index.json changes once per completed range)
+        below = cur - _kept(slots * step, chunk_s) * chunk_s
         lo, hi = rec[_lo(k)], rec[_lo(k) + 1]
         d = os.path.join(hist, name)
         if lo and lo < below:

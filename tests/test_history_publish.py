@@ -125,8 +125,8 @@ def test_chunks_of_every_tier_match_the_ring_and_are_pruned_past_the_span(tmp_pa
         assert t["stats"] == (["value"] if step == 1 else ["min", "mean", "max"])
         present = eng.chunks(name)
         assert present == list(range(t["oldest"], t["newest"] + 1, chunk)), name  # contiguous
-        oldest_held = last - span + step
-        assert present[0] >= oldest_held - oldest_held % chunk  # older ones pruned
+        kept = -(-span // chunk)  # as many chunks as cover the span, before the current one
+        assert present[0] >= last - last % chunk - kept * chunk and len(present) <= kept  # older ones pruned
         assert present[-1] == last - last % chunk - chunk  # caught up: the last completed range
         for c in present:
             head, cols = parse((eng.www / name / f"{c}.bin").read_bytes())
@@ -139,8 +139,8 @@ def test_chunks_of_every_tier_match_the_ring_and_are_pruned_past_the_span(tmp_pa
         assert head["nrows"] == (wrote - head["start"]) // step + 1
         # the bucket in progress went on growing after a coarse tail was written
         check_against_ring(eng, k, t["tail"], head["start"], head, cols, head["nrows"] - (step > 1))
-    # the 1 h tier holds three weeks: the weeks that overlap them, but the one in progress (the tail)
-    assert eng.chunks("1h") == [w0 + 2 * WEEK, w0 + 3 * WEEK]
+    # the 1 h tier holds three weeks: three week chunks before the one in progress (the tail)
+    assert eng.chunks("1h") == [w0 + WEEK, w0 + 2 * WEEK, w0 + 3 * WEEK]
     full = [c for c in eng.chunks("1m") if parse((eng.www / "1m" / f"{c}.bin").read_bytes())[0]["nrows"]]
     assert full, "1 min chunks with data"
     # the footprint stays under the documented bound
@@ -232,6 +232,14 @@ def test_bytes_per_tick_are_small(tmp_path):
         eng.tick(p)
     steady = eng.bytes[120:]
     assert sum(steady) / len(steady) < 9_000
+    # index.json is replaced only when a range completes (or the sources change)
+    eng.tick(p0 + 600)  # a minute completes
+    inode = (eng.www / "index.json").stat().st_ino
+    for p in range(p0 + 601, p0 + 660):
+        eng.tick(p)
+    assert (eng.www / "index.json").stat().st_ino == inode
+    eng.tick(p0 + 660)
+    assert (eng.www / "index.json").stat().st_ino != inode
     assert sorted(steady)[len(steady) // 2] <= 48 + 4 * H.N * 60
 
 
