@@ -8,6 +8,7 @@
  *   analytics.js the client population (numbers from the worker: model.js analyse())
  *   health.js    summary, synchronisation, sources, statistics, errors
  *   freshness.js how old the data is; the stale banner
+ *   trends.js    the Trends charts: extended by this snapshot's history row
  *
  * Every value from data.json enters the DOM through textContent or
  * attributes, never as markup.
@@ -23,6 +24,7 @@ import { renderAbout, renderErrors, renderStats, renderSources, renderSummary, r
 import { hooks, mark, record } from "./hooks.js";
 import { fetchTimeoutMs, setRefreshSeconds, startPolling } from "./poll.js";
 import { loadPrefs } from "./prefs.js";
+import { updateTrends } from "./trends.js";
 import { renderVerdict } from "./verdict.js";
 
 const SCHEMA_VERSION = 1;
@@ -69,6 +71,7 @@ function applySnapshot(message) {
   renderStats(snapshot.serverstats, snapshot.serverstats_rate, snapshot.activity);
   renderAbout(snapshot);
   renderErrors(snapshot);
+  updateTrends(snapshot.history);
   if (!listUnknown || wasUnknown !== listUnknown || first) showClients(first);
   root.setAttribute("data-seq", String(snapshot.seq));
   return true;

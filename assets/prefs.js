@@ -1,5 +1,5 @@
 /* The viewer's choices, persisted in localStorage: theme, sort, search,
- * status filter and which cards are open. Storage that is corrupt, full or
+ * status filter, which cards are open, and the Trends' range and whether it is open. Storage that is corrupt, full or
  * disabled is ignored: the page then starts from the defaults.
  */
 import { STATUSES } from "./model.js";
@@ -10,6 +10,9 @@ const MAX_EXCEPTIONS = 10000;
 /* each sort key's natural direction (the worst or most recent first) */
 export const SORT_DIRECTION = { address: "asc", drops: "desc", last: "asc", packets: "desc", rate: "desc" };
 
+/* the Trends' time ranges, in seconds */
+export const RANGES = { "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000, "1y": 31536000 };
+
 export const prefs = {
   theme: null,           // "light" | "dark" | null (follow the system)
   sort: "address",
@@ -18,6 +21,8 @@ export const prefs = {
   status: "",            // "" or one of STATUSES: the summary filter
   allOpen: false,        // expand all / collapse all ...
   exceptions: new Set(), // ... except these cards (by card key)
+  range: "24h",          // one of RANGES
+  trendsOpen: false,     // the Trends section open (closed, it loads nothing)
 };
 
 export function isOpen(cardKey) { return prefs.allOpen !== prefs.exceptions.has(cardKey); }
@@ -36,6 +41,8 @@ export function loadPrefs() {
   if (saved.dir === "asc" || saved.dir === "desc") prefs.dir = saved.dir;
   if (typeof saved.q === "string" && saved.q.length <= 200) prefs.query = saved.q;
   if (STATUSES.includes(saved.status)) prefs.status = saved.status;
+  if (typeof saved.range === "string" && Object.hasOwn(RANGES, saved.range)) prefs.range = saved.range;
+  if (typeof saved.trendsOpen === "boolean") prefs.trendsOpen = saved.trendsOpen;
   if (typeof saved.allOpen === "boolean") prefs.allOpen = saved.allOpen;
   if (Array.isArray(saved.except)) {
     for (const key of saved.except.slice(0, MAX_EXCEPTIONS)) {
@@ -51,7 +58,7 @@ function saveNow() {
   try {
     localStorage.setItem(STORE_KEY, JSON.stringify({
       v: 1, theme: prefs.theme, sort: prefs.sort, dir: prefs.dir, q: prefs.query, status: prefs.status,
-      allOpen: prefs.allOpen, except: Array.from(prefs.exceptions).slice(0, MAX_EXCEPTIONS) }));
+      allOpen: prefs.allOpen, range: prefs.range, trendsOpen: prefs.trendsOpen, except: Array.from(prefs.exceptions).slice(0, MAX_EXCEPTIONS) }));
   } catch (e) { /* storage full or disabled: not fatal */ }
 }
 

@@ -304,34 +304,67 @@ def record_history(t: Tick, reports):
     new = None
     if clients_ok and t.dt is not None:
         new = len(t.new_prev_clients.keys() - t.prev_clients.keys())
+    hist = os.path.join(t.out, "history")
+    published = None
     try:
         os.makedirs(hdir, mode=0o750, exist_ok=True)
         with H.Ring.open(os.path.join(hdir, "history.bin"), H.Layout(H.tiers_of(t.cfg)), log) as ring:
             pos = ring.position(t.boot_id, t.since_boot, t.now)
-            if H.assign_sources(ring.sources, sources):
+            sources_changed = H.assign_sources(ring.sources, sources)
+            if sources_changed:
                 ring.write_sources()
             summary = t.summary if clients_ok else None
-            ring.append(pos, H.values(tracking, t.ss_rate, summary, new, sources, ring.sources))
-        obs = H.observe(t.reachable, tracking, sources, t.ss_rate, summary, t.health)
-        events = H.changes(t.st.get("history_obs"), obs, t.now)
-        t.st["history_obs"] = H.keep_unknown(t.st.get("history_obs"), obs)
-        published = os.path.join(t.out, "history", "events.json")
-        if events or not os.path.exists(published):
-            _publish_events(t, hdir, published, events, H.MAX_EVENTS)
+            vals = H.values(tracking, t.ss_rate, summary, new, sources, ring.sources)
+            ring.append(pos, vals)
+            try:
+                from chrony_snap import history_publish
+
+                history_publish.publish(ring, pos, hist, sources_changed)
+                published = "history/index.json"
+            except OSError as e:
+                t.errors.append(_publish_error(hist, e))
     except OSError as e:
         code = "disk_full" if H.is_disk_full(e) else "write"
         t.errors.append(C._err("history", f"cannot write history in {hdir}: {e.strerror or e}", code, _HISTORY_HINT))
         return
+    obs = H.observe(t.reachable, tracking, sources, t.ss_rate, summary, t.health)
+    events = H.changes(t.st.get("history_obs"), obs, t.now)
+    t.st["history_obs"] = H.keep_unknown(t.st.get("history_obs"), obs)
+    web = os.path.join(hist, "events.json") if published is not None else None  # never through a refused dir
+    if events or (web is not None and not os.path.exists(web)):
+        try:
+            _publish_events(t, hdir, web, events, H.MAX_EVENTS)
+        except OSError as e:
+            if published is not None:  # one entry for the web root
+                t.errors.append(_publish_error(hist, e))
+            published = None
     t.history = {
         "events": "history/events.json",
         "position": pos,
         "tiers": [{"name": n, "step_s": step, "span_s": step * slots} for n, step, slots, _, _ in ring.layout.tiers],
+        # this tick's values as the 1 s tier holds them (float32: 9 digits round-trip), index.json's order
+        "row": [None if v != v else float(f"{v:.9g}") for v in H.as_f32(vals)],
     }
+    if published is not None:
+        t.history["index"] = published
+
+
+def _publish_error(hist, e: OSError) -> dict:
+    from chrony_snap.history import is_disk_full
+
+    return C._err(
+        "history",
+        f"cannot publish history in {hist}: {e.strerror or e}" + (f" ({e.filename})" if e.filename else ""),
+        "disk_full" if is_disk_full(e) else "publish",
+        "Check that chrony-snap's user may write the web root's history/ directory and that its file system "
+        "is not full; the history is still recorded, and data.json is written all the same.",
+    )
 
 
 def _publish_events(t: Tick, hdir, published, new, limit):
     """The events log (bounded, oldest dropped) in the state directory, and
-    its JSON for the page and tools in the web root (atomic, never torn)."""
+    its JSON for the page and tools in the web root (atomic, never torn;
+    `published` None: the web root's history/ is not usable this tick)."""
     from chrony_snap.jsonenc import dumps
     from chrony_snap.writer import atomic_write
 
@@ -340,7 +373,8 @@ def _publish_events(t: Tick, hdir, published, new, limit):
     events = events[-limit:]
     if new:
         S.save(hdir, "events", {"events": events})
-    os.makedirs(os.path.dirname(published), exist_ok=True)
+    if published is None:
+        return
     shown = [{**e, "time": snapshot.rfc3339(e["t"])} for e in events]
     atomic_write(published, dumps({"schema_version": 1, "events": shown}).encode("utf-8"))
 

@@ -85,6 +85,15 @@ _STAMP = struct.Struct("<d")
 _ONE = struct.Struct(f"<d{N}f")  # a 1 s slot: time, values
 _AGG = struct.Struct(f"<d{4 * N}f")  # a coarser bucket: time, (min, mean, max, count) per series
 _EMPTY_BUCKET = [_NAN, _NAN, _NAN, 0.0] * N
+_F32 = struct.Struct(f"<{N}f")
+_NAN32 = struct.pack("<f", _NAN)
+# The web-root publisher's progress (history_publish.py), in the header's
+# spare bytes: kept with the rings it was derived from, so a file set aside
+# and started again starts the published files again too.  A file without it
+# (an older release's) reads as "nothing published".
+_PUB_MAGIC = b"CSPUB001"
+_PUB = struct.Struct("<8s16d")
+_PUB_OFF = 1024
 
 
 class Layout:
@@ -176,8 +185,8 @@ class BadFile(Exception):
 class Ring:
     """An open history.bin (I/O edge).  `with Ring.open(path, layout, warn) as r:`"""
 
-    def __init__(self, fd, layout, head):
-        self.fd, self.layout = fd, layout
+    def __init__(self, fd, layout, head, created=False):
+        self.fd, self.layout, self.created = fd, layout, created
         self.boot_id, self.anchor_boot, self.anchor_wall, self.last_pos = head
         raw = os.pread(fd, _SRC.size * MAX_SOURCES, _SRC_OFF)
         self.sources = [
@@ -194,6 +203,9 @@ class Ring:
                 raise
             _create(path, layout)
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+            created = True
+        else:
+            created = False
         try:
             head = _check(fd, layout)
         except BadFile as e:
@@ -206,7 +218,8 @@ class Ring:
             _create(path, layout)
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
             head = _check(fd, layout)
-        return cls(fd, layout, head)
+            created = True
+        return cls(fd, layout, head, created)
 
     def __enter__(self):
         return self
@@ -262,6 +275,46 @@ class Ring:
             self.last_pos = float(pos)
             os.pwrite(self.fd, _STAMP.pack(self.last_pos), _HEAD.size - 8)
 
+    def columns(self, tier: int, start: int, nrows: int):
+        """(payload, has data): tier `tier`'s `nrows` buckets from `start`,
+        column-major little-endian float32 -- per series, per stat (the
+        value; or min, mean, max), nrows values -- NaN where a bucket was
+        not written.  O(nrows): the rows are read in one or two preads and
+        transposed by strided memoryview slices (bytes are copied, never
+        reinterpreted, so the host's byte order does not matter)."""
+        _, step, slots, off, rec = self.layout.tiers[tier]
+        first = start // step % slots
+        n1 = min(nrows, slots - first)
+        raw = bytearray(os.pread(self.fd, n1 * rec, off + first * rec))
+        if n1 < nrows:
+            raw += os.pread(self.fd, (nrows - n1) * rec, off)
+        raw += bytes(nrows * rec - len(raw))  # never short (the file has its size), but a stamp of 0 is a gap anyway
+        blank = _NAN32 * (rec // 4 - 2)
+        lowest = int(self.last_pos) // step * step - (slots - 1) * step  # older: out of the ring, as read() sees it
+        has = False
+        for i in range(nrows):
+            at = i * rec
+            b = start + i * step
+            if b >= lowest and _STAMP.unpack_from(raw, at)[0] == b:
+                has = True
+            else:
+                raw[at + 8 : at + rec] = blank
+        per = rec // 4
+        picks = range(N) if step == 1 else [4 * s + k for s in range(N) for k in (0, 1, 2)]
+        with memoryview(raw) as m, m.cast("f") as f:
+            return b"".join(f[2 + j :: per].tobytes() for j in picks), has
+
+    def read_pub(self):
+        """The publisher's progress (16 floats), or None: nothing published."""
+        raw = os.pread(self.fd, _PUB.size, _PUB_OFF)
+        if len(raw) < _PUB.size or raw[:8] != _PUB_MAGIC:
+            return None
+        vals = list(_PUB.unpack(raw)[1:])
+        return vals if all(x == x and abs(x) < 1e12 for x in vals) else None
+
+    def write_pub(self, vals):
+        os.pwrite(self.fd, _PUB.pack(_PUB_MAGIC, *vals), _PUB_OFF)
+
     def read(self, tier: int, since: float, until: float):
         """[(bucket start, values)] of tier `tier`'s buckets that overlap
         [since, until], written ones only; values are floats (1 s) or (min, mean, max, count)
@@ -285,6 +338,11 @@ class Ring:
                 out.append((start, vals))
             b += n * step
         return out
+
+
+def as_f32(vals) -> tuple:
+    """The values as the 1 s tier stores them (float32)."""
+    return _F32.unpack(_F32.pack(*vals))
 
 
 def _create(path, layout):

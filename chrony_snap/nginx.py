@@ -16,9 +16,12 @@ chrony-snap.conf).  What it guarantees and why:
 * ``/metrics`` (Prometheus text, written like data.json every tick) is served
   the same way, as ``text/plain; version=0.0.4; charset=utf-8``.
 * ``gzip_static on``: data.json.gz (written next to data.json by every
-  snapshot) is sent to clients that accept gzip, with ``Vary: Accept-Encoding``.
-* the hashed asset directory (assets/HASH/NAME) is cached for a year,
-  ``immutable``; index.html is revalidated (``no-cache``).
+  snapshot) is sent to clients that accept gzip, with ``Vary: Accept-Encoding``;
+  history/'s files are gzipped on the fly (level 1; chunks are then cached).
+* the hashed asset directory (assets/HASH/NAME) and the history's chunks
+  (history/TIER/START.bin) are cached for a year, ``immutable``; index.html
+  and the rest of history/ (index.json, tails, events) are revalidated
+  (``no-cache``) and never answered 304.
 * dot files -- the snapshot's temp files (.data.json.tmp-PID-RANDOM and its
   .gz twin), the page stamp (.chrony-snap-site) -- are 404.
 * no byte ranges (``max_ranges 0``): data.json is replaced every second, and a
@@ -204,13 +207,26 @@ server {{
 {_headers(h8, "no-cache")}
     }}
 
-    # history/events.json: the events log, replaced by rename(2) when an event
-    # happens; read whole, like data.json.
+    # history/: index.json, the tails (tail-1s.bin every second) and the
+    # events log, replaced by rename(2): read whole and fresh, like data.json.
     location /history/ {{
         open_file_cache off;
         etag off;
         if_modified_since off;
+        # the series compress to about a quarter (constant and unused series):
+        # a 24 h window is ~220 KB instead of ~850 KB
+        gzip on;
+        gzip_types application/octet-stream application/json;
+        gzip_min_length 512;
+        gzip_vary on;
 {_headers(h8, "no-cache")}
+
+        # history/TIER/START.bin: a completed range, written once and never
+        # changed (a history started again gets a new ?g= generation).
+        location ~ "^/history/[0-9a-z]+/[0-9]+\\.bin$" {{
+            open_file_cache off;
+{_headers(h8 + "    ", "public, max-age=31536000, immutable")}
+        }}
     }}
 
     # assets/HASH/NAME: a changed asset gets a new directory (HASH is over all of them).

@@ -247,3 +247,19 @@ def new_page(chromium_browser):
             problems.append((errs, probe.page_errors, probe.dialogs))
         probe.context.close()
     assert not problems, f"console errors / page errors / dialogs: {problems}"
+
+
+@pytest.fixture(scope="module")
+def trend_site():
+    """A web root with history written by the engine (helpers.TrendSite: 1 min
+    and 1 s tiers with gaps, events), served by a real nginx; tests may
+    tick() it (the page then extends its charts).  Per module: its history
+    ends when it is made, and the page picks tiers by the real clock."""
+    from helpers import TrendSite
+
+    base = short_dir()
+    try:
+        with TrendSite(base).start().served() as site:
+            yield site
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

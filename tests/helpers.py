@@ -14,6 +14,7 @@ tests/conftest.py and use these.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -423,3 +424,166 @@ def checked(text: str) -> dict:
 def one(smp, name, **labels):
     """The value of one sample of `samples()`."""
     return smp[name][frozenset(labels.items())]
+
+
+# ---------------------------------------------------------------- a web root with history (Trends)
+
+
+class TrendSite:
+    """A web root whose history the engine wrote, for the Trends section.
+
+    26 h of one tick a minute (the 1 min tier; a 10 min gap 5 h ago and a
+    spike of requests 3 h ago) and the last 20 min of one tick a second (the
+    1 s tier; a 2 min gap 10 min ago) are appended with the engine's own ring
+    writer (history.Ring.append); then `build` runs in-process against the
+    fake chronyc with an injected clock (time.time, CLOCK_BOOTTIME, boot id),
+    one second apart, so the tiers are published into the web root as every
+    tick does, and events happen (a stratum change, a source falseticker and
+    selected again).  tick() is one more build, a second later.  The clock is
+    injected only while a build runs (Playwright keeps the real one)."""
+
+    # 1 s for 2 h (the default 24 h would take the publisher ~700 builds to catch up with)
+    SPANS = "[history]\nspan_1s_hours = 2\nspan_1m_days = 2\nspan_1h_years = 1\n"
+    SOURCES = (
+        "^,{s},127.0.0.1,10,1,377,1,0.000000848,0.000000909,0.000003991\n"
+        "^,+,127.0.0.2,10,1,377,1,0.000002100,0.000002000,0.000004000\n"
+    )
+
+    def __init__(self, base, refresh_s=0.5, builds=300):
+        base = Path(base)
+        self.out, self.state = base / "www", base / "state"
+        self.fake = FakeChrony(base / "fake")
+        self.fake.set("sources", stdout=self.SOURCES.format(s="*"))
+        self.config = write_config(
+            base / "config.toml",
+            f'[dns]\nenabled = false\n[output]\nhost = "trends-host"\n'
+            # not stale between the ticks a test makes
+            f"[page]\nrefresh_s = {refresh_s}\nstale_after_refreshes = 1000\nfetch_timeout_s = 2.0\n" + self.SPANS,
+            minisite=False,
+        )
+        # tests/fakebin/chronyc's replay in sh: a build runs seven of them, and
+        # Python's start-up would make the seeding builds take a minute
+        self.chronyc = base / "chronyc"
+        self.chronyc.write_text(
+            f'#!/bin/sh\nd="{self.fake.dir}"\nfor last; do :; done\n'
+            'case "$last" in "clients -k") cmd=clients_-k ;; --version) cmd=version ;; *) cmd=$last ;; esac\n'
+            'cat "$d/$cmd.stdout" 2>/dev/null\ncat "$d/$cmd.stderr" >&2 2>/dev/null\n'
+            'exit "$(cat "$d/$cmd.rc" 2>/dev/null || echo 0)"\n'
+        )
+        self.chronyc.chmod(0o755)
+        self.builds = builds
+        # where the seeded history ends and the builds start (they end about now); on
+        # a minute, so that the gaps are whole 1 min buckets
+        self.now = (int(time.time()) - builds) // 60 * 60
+        self.wall, self.boot = float(self.now), 1000.0
+        self.gap_1s = (self.now - 600, self.now - 480)
+        self.gap_1m = (self.now - 5 * 3600, self.now - 5 * 3600 + 600)
+        self.spike = self.now - 3 * 3600
+        self.position = None
+        self.received = 1000  # chronyd's NTP requests counter, as the builds' serverstats report it
+
+    def values(self, pos) -> list:
+        """One seeded tick's series: smooth curves, and a request spike."""
+        import math
+
+        from chrony_snap import history as H
+
+        w = 2 * math.pi * pos / 7200
+        v = [math.nan] * H.N
+        named = {
+            # around the fake chronyc's tracking, sources and clients (the builds' values)
+            "system_time_s": -1.4e-6 + 2e-6 * math.sin(w) + 3e-7 * math.sin(37 * w),
+            "max_clock_error_s": 5e-6 + 1e-6 * math.cos(w),
+            "frequency_ppm": -0.004 + 0.02 * math.sin(w / 3),
+            "skew_ppm": 0.03 + 0.01 * abs(math.sin(w)),
+            "root_delay_s": 7.5e-6 + 2e-6 * math.sin(w / 2),
+            "root_dispersion_s": 1.05e-6 + 3e-7 * math.cos(w),
+            "ntp_packets_received_pps": 500.0 if pos == self.spike else 20 + 10 * math.sin(w) ** 2,
+            "ntp_packets_dropped_pps": 1 + math.sin(w) ** 2,
+            "ok": 8.0 - (pos // 3600) % 3,
+            "warning": float((pos // 3600) % 3),
+            "critical": 1.0,
+            "source0_offset_s": 8e-7 + 1e-6 * math.sin(w),
+            "source1_offset_s": 2e-6 + 1e-6 * math.cos(w),
+        }
+        for name, x in named.items():
+            v[H.SERIES.index(name)] = x
+        return v
+
+    def seed(self):
+        from chrony_snap import config as C, history as H
+
+        layout = H.Layout(H.tiers_of(C.load(str(self.config))[0]))  # the layout the builds will find
+        hdir = self.state / "history"
+        hdir.mkdir(parents=True, mode=0o750)
+        os.chmod(self.state, 0o700)
+        (a, b), (c, d) = self.gap_1m, self.gap_1s
+        positions = [p for p in range(self.now - 26 * 3600, self.now - 1200, 60) if not a <= p < b]
+        positions += [p for p in range(self.now - 1200, self.now) if not c <= p < d]
+        # the spike's minute at one tick a second: its bucket's max holds it, its mean hardly
+        positions = sorted(set(positions) | set(range(self.spike, self.spike + 60)))
+        with H.Ring.open(str(hdir / "history.bin"), layout, print) as ring:
+            ring.sources[:2] = ["127.0.0.1", "127.0.0.2"]
+            ring.write_sources()
+            for p in positions:
+                ring.append(p, self.values(p))
+
+    def tick(self) -> dict:
+        """One build at the injected clock, then the clock a second on."""
+        import pytest
+
+        from chrony_snap import build as B
+
+        self.received += 25
+        stats = (FIX / "serverstats_c.csv").read_text().split(",")
+        stats[0] = str(self.received)
+        self.fake.set("serverstats", stdout=",".join(stats))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(time, "time", lambda: self.wall)
+            mp.setattr(time, "monotonic", lambda: self.boot)
+            mp.setattr(B, "_boot", lambda: ("trends-boot", self.boot))
+            rc = B.build(
+                str(self.out),
+                config_path=str(self.config),
+                chronyc=str(self.chronyc),
+                socket=str(self.out.parent / "no.sock"),
+                state_dir=str(self.state),
+            )
+        assert rc == 0
+        self.wall += 1
+        self.boot += 1
+        d = json.loads((self.out / "data.json").read_text())
+        self.position = d["history"]["position"]
+        return d
+
+    def start(self):
+        """The seeded history, then the builds, with events."""
+        self.seed()
+        tracking = (FIX / "tracking_c.csv").read_text().split(",")
+        third = self.builds // 3
+        for k in range(self.builds):
+            if k == third:
+                tracking[2] = "12"  # stratum 11 -> 12
+                self.fake.set("tracking", stdout=",".join(tracking))
+            if k == 2 * third:
+                self.fake.set("sources", stdout=self.SOURCES.format(s="x"))  # a falseticker
+            if k == 2 * third + 20:
+                self.fake.set("sources", stdout=self.SOURCES.format(s="*"))  # selected again
+            self.tick()
+        for root, _dirs, files in os.walk(self.out):
+            os.chmod(root, 0o755)  # nginx's workers run as the web user
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o644)
+        return self
+
+    @contextlib.contextmanager
+    def served(self):
+        """The web root behind a real nginx (the production block): self.url."""
+        from chrony_snap.harness.nginx import NginxProcess
+
+        web = NginxProcess(self.out).start()
+        try:
+            self.url = web.url
+            yield self
+        finally:
+            web.stop()

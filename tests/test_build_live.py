@@ -267,7 +267,8 @@ def test_full_disk_keeps_old_snapshot(sandbox, short_tmp):
     populate(sandbox, clients=300, limited=0, cmd=0)
     out = short_tmp / "tmpfs"
     out.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(out)], check=True)
+    # room for the page, data.json and history/'s tails
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(out)], check=True)
     try:
         cfg = write_config(short_tmp / "c.toml", "[output]\ngzip = false\n")
         run_build(out, socket=sandbox.socket, state=short_tmp / "st", config=cfg)

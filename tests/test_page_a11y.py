@@ -197,3 +197,25 @@ def test_client_population_states(synth_site, new_page, theme):
         page.locator("#networks-body button").first.click()
         expect(page.locator("#q-hint")).to_contain_text("Clients in network")
         no_violations(page)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_trends_section(trend_site, new_page, theme):
+    """The Trends section (issue 8): closed; open with its charts, range picker,
+    a table alternative open, percentiles and events; zoomed in (the reset
+    button); on a desktop and a phone."""
+    for viewport in (TALL, {"width": 390, "height": 1400}):
+        page = open_page(new_page, trend_site.url, theme, viewport)
+        no_violations(page)  # closed
+        page.click("#trends-details > summary")
+        expect(page.locator("html")).to_have_attribute("data-trends", "1m")
+        page.locator("#tc-offset details > summary").click()
+        expect(page.locator("#tc-offset tbody tr").first).to_be_visible()
+        expect(page.locator("#trends-events li").first).to_be_visible()
+        no_violations(page)
+    page.locator(".range button", has_text="15 min").click()
+    expect(page.locator("html")).to_have_attribute("data-trends", "1s")
+    page.evaluate("""() => { const u = window.chronySnap.trends.plots.offset;
+                             u.setSelect({left: 10, width: 60, top: 0, height: 10}); }""")
+    expect(page.locator("#trends-reset")).to_be_visible()
+    no_violations(page)

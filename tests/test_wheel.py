@@ -16,8 +16,10 @@ ROOT = Path(__file__).parent.parent
 def tree(d: Path):
     out = {}
     for p in sorted(d.rglob("*")):
-        if p.is_file() and p.name not in ("data.json", "data.json.gz", "metrics"):  # per-tick: times differ
-            out[str(p.relative_to(d))] = p.read_bytes()
+        rel = p.relative_to(d)
+        # per-tick: times differ (history/: the published series, named and stamped by time)
+        if p.is_file() and p.name not in ("data.json", "data.json.gz", "metrics") and rel.parts[0] != "history":
+            out[str(rel)] = p.read_bytes()
     return out
 
 

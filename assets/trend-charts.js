@@ -1,0 +1,173 @@
+/* The Trends charts: which history series each one draws, with what unit
+ * and colour, and the uPlot options that draw them (vendor/uplot). Colours
+ * come from the page's CSS variables, so the charts follow the theme; a
+ * theme change makes them anew.
+ */
+import uPlot from "./vendor/uplot/uPlot.esm.js";
+import { formatDateTime, formatPpm, formatSeconds } from "./format.js";
+
+const count = (x) => x !== x ? "–" : String(+x.toFixed(1));
+const perSecond = (x) => x !== x ? "–" : (+x.toPrecision(3)) + "/s";
+const offset = (x) => formatSeconds(x, true);
+
+/* the charts, in page order. series: [history series, label, CSS colour,
+   format, scale]; band: min/max drawn as a band on the coarse tiers;
+   whole: the y axis counts (no ticks between whole numbers) */
+export const CHARTS = [
+  { id: "offset", title: "Offset and max clock error", band: true, series: [
+    ["system_time_s", "Offset", "--accent", offset],
+    ["max_clock_error_s", "Max clock error", "--crit", formatSeconds]] },
+  { id: "frequency", title: "Frequency and skew", series: [
+    ["frequency_ppm", "Frequency", "--accent", formatPpm],
+    ["skew_ppm", "Skew", "--warn", formatPpm, "skew"]] },
+  { id: "root", title: "Root delay and dispersion", series: [
+    ["root_delay_s", "Root delay", "--accent", formatSeconds],
+    ["root_dispersion_s", "Root dispersion", "--stale", formatSeconds]] },
+  { id: "traffic", title: "NTP requests and drops per second", band: true, series: [
+    ["ntp_packets_received_pps", "Requests", "--accent", perSecond],
+    ["ntp_packets_dropped_pps", "Drops", "--crit", perSecond]] },
+  { id: "population", title: "Clients by status", whole: true, series: [
+    ["ok", "OK", "--ok", count],
+    ["warning", "Warning", "--warn", count],
+    ["critical", "Critical", "--crit", count]] },
+  { id: "sources", title: "Source offsets", sources: true, series: [] },
+];
+
+const SOURCE_COLOURS = ["--accent", "--stale", "--warn", "--ok"];
+
+/* a chart's series for this window: the sources chart has one per source */
+export function seriesOf(chart, win) {
+  if (!chart.sources) return chart.series.filter((s) => win.cols[s[0]]);
+  return (win.sources || []).map((src, k) => [`source${src.slot}_offset_s`, String(src.label), SOURCE_COLOURS[k % 4], offset])
+    .filter((s) => win.cols[s[0]]);
+}
+
+/* a CSS variable resolved to a colour the canvas understands (light-dark()
+   in a custom property is only resolved where it is used) */
+const probe = document.createElement("span");
+probe.hidden = true;
+export function themeColours() {
+  document.body.append(probe);
+  const get = (name) => { probe.style.color = `var(${name})`; return getComputedStyle(probe).color; };
+  const colours = { text: get("--muted"), line: get("--line"), event: get("--text") };
+  for (const name of ["--accent", "--crit", "--warn", "--ok", "--stale"]) colours[name] = get(name);
+  probe.remove();
+  return colours;
+}
+
+function translucent(rgb, alpha) { return rgb.replace(/^rgb\((.*)\)$/, `rgba($1, ${alpha})`); }
+
+/* one plot: layout = {series: [[name, label, colour, format, scale]], bands},
+   view = the shared state trends.js keeps (x range, events, handlers) */
+export function makePlot(target, layout, data, size, colours, view) {
+  const axis = (scale, side, format) => ({
+    scale, side, stroke: colours.text, size: labelWidth, incrs: layout.whole ? WHOLE : undefined,
+    grid: { show: side === 3, stroke: colours.line, width: 1 },
+    ticks: { stroke: colours.line, width: 1 },
+    values: (u, splits) => splits.map(format),
+  });
+  const series = [{}], axes = [{ stroke: colours.text, size: 42, values: timeLabels,
+    grid: { stroke: colours.line, width: 1 }, ticks: { stroke: colours.line, width: 1 } }];
+  const bands = [];
+  const scales = { x: { time: true, range: () => [view.since, view.until] } };
+  for (const [, label, colour, format, scale] of layout.series) {
+    const y = scale || "y";
+    if (!scales[y]) {
+      scales[y] = {};
+      axes.push(axis(y, y === "y" ? 3 : 1, format));
+    }
+    series.push({ label, scale: y, stroke: colours[colour], width: 1.5, points: { show: false }, spanGaps: false });
+  }
+  if (layout.bands) {
+    for (const [, label, colour, , scale] of layout.series) {
+      // the edges drawn thin, so that a one-bucket spike still shows as a line
+      const at = series.length, edge = (name) => ({ label: label + name, scale: scale || "y",
+        stroke: translucent(colours[colour], 0.45), width: 1, points: { show: false }, spanGaps: false });
+      series.push(edge(" min"), edge(" max"));
+      bands.push({ series: [at + 1, at], fill: translucent(colours[colour], 0.22) });
+    }
+  }
+  return new uPlot({
+    width: size.width, height: size.height, series, axes, scales, bands,
+    legend: { show: false },
+    cursor: { sync: { key: "trends" }, drag: { x: true, y: false, setScale: false }, points: { show: false } },
+    hooks: {
+      setCursor: [(u) => view.onCursor(u)],
+      setSelect: [(u) => view.onSelect(u)],
+      draw: [(u) => drawEvents(u, view.events, colours.event)],
+    },
+  }, data, target);
+}
+
+const WHOLE = [1, 2, 5].flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6].map((p) => m * p)).sort((a, b) => a - b);
+
+/* a y axis as wide as its longest label */
+const measured = new Map(); // font + label -> width: every redraw asks again
+
+function labelWidth(u, values, axisIdx) {
+  if (!values) return 48;
+  const font = u.axes[axisIdx].font[0];
+  let widest = 0;
+  for (const v of values) {
+    const key = font + "\0" + v;
+    let w = measured.get(key);
+    if (w === undefined) {
+      if (measured.size > 5000) measured.clear();
+      u.ctx.font = font;
+      measured.set(key, w = u.ctx.measureText(v).width);
+    }
+    if (w > widest) widest = w;
+  }
+  return Math.ceil(widest / uPlot.pxRatio) + 16;
+}
+
+const pad2 = (n) => String(n).padStart(2, "0");
+
+/* x labels in the page's 24 h clock; the date under the first label of each day */
+function timeLabels(u, splits, axisIdx, space, incr) {
+  let day = -1;
+  return splits.map((t) => {
+    const d = new Date(t * 1000), date = `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
+    const clock = incr < 60 ? `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}` : `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+    const newDay = d.getDate() !== day;
+    day = d.getDate();
+    return incr >= 86400 ? date.slice(5) : newDay ? clock + "\n" + date.slice(5) : clock;
+  });
+}
+
+/* events as dashed vertical lines over the plot; how many were drawn is
+   kept on the plot (the tests read it) */
+function drawEvents(u, events, colour) {
+  const { ctx } = u, { left, top, width, height } = u.bbox, [min, max] = [u.scales.x.min, u.scales.x.max];
+  const dpr = uPlot.pxRatio;
+  let drawn = 0;
+  ctx.save();
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = dpr;
+  ctx.setLineDash([4 * dpr, 3 * dpr]);
+  ctx.beginPath();
+  for (const e of events) {
+    if (e.t < min || e.t > max) continue;
+    const x = Math.round(u.valToPos(e.t, "x", true)) + 0.5;
+    if (x < left || x > left + width) continue;
+    ctx.moveTo(x, top);
+    ctx.lineTo(x, top + height);
+    drawn++;
+  }
+  ctx.stroke();
+  ctx.restore();
+  u.eventsDrawn = drawn;
+}
+
+/* the read-out under a chart: the time and each series' value with its
+   unit (on a coarse tier: the bucket's mean, min and max) */
+export function readout(layout, win, i) {
+  const parts = [formatDateTime(win.t[i] * 1000)];
+  for (const [name, label, , format] of layout.series) {
+    const col = win.cols[name], mean = col.mean[i];
+    let text = label + " " + format(mean);
+    if (layout.coarse && mean === mean) text += " (" + format(col.min[i]) + " to " + format(col.max[i]) + ")";
+    parts.push(text);
+  }
+  return parts.join(" · ");
+}
