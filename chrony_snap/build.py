@@ -10,8 +10,11 @@ import os
 import sys
 import time
 
-from chrony_snap import clients, collect as C, config, dns, health, metrics, snapshot, state as S
-from chrony_snap.writer import StreamingFile, prepare as prepare_file, remove_stale_temps
+from chrony_snap import cadence, clients, collect as C, config, dns, health, metrics, snapshot, state as S
+from chrony_snap.writer import Segment, StreamingFile, atomic_write, prepare as prepare_file, remove_stale_temps
+
+PARTS_DIR = "data.json.d"  # the page's parts of data.json: live.json, clients-SEQ.json
+KEEP_CLIENT_FILES = 3  # a viewer that read live.json just before a collection still finds its list
 
 
 def log(msg):
@@ -45,14 +48,15 @@ def tick(t0, out, sdir, config_path, chronyc, socket, render_page, cancelled) ->
     t.t0, t.cancelled = t0, cancelled
     if not make_output_dir(out):
         return 1
-    with C.start(t.ch) as running:
+    plan_clients(t)
+    with KeptList(t) as kept_fd, C.start(t.ch, t.collect) as running:
         prepare(t)
         try:
-            dest = open_snapshot(t)
+            dest = open_snapshot(t, kept_fd)
         except OSError as e:
             log(f"cannot write {t.data_json}: {e.strerror or e}; the previous snapshot stays in place")
             return 1
-        with dest:
+        with dest, t.clients_file or _Nothing():
             results, encoder = stream_clients(t, running, dest)
             reports = read_reports(t, results)
             finish_clients(t, results, reports, encoder, dest)
@@ -85,7 +89,94 @@ def load_config_and_state(out, sdir, config_path, chronyc, socket) -> Tick:
         ch["socket"] = socket
     t.ch = ch
     t.host = t.cfg["output"]["host"] or os.uname().nodename
+    t.now = time.time()
+    t.boot_id, t.since_boot = _boot()
     return t
+
+
+class _Nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        pass
+
+
+def _clients_key(t) -> tuple:
+    """What the kept client list depends on besides chronyd: a change
+    re-collects it."""
+    m = t.cfg["metrics"]
+    st = t.cfg["status"]
+    return (
+        st["warning_drops"],
+        st["critical_drops"],
+        st["critical_drop_ratio"],
+        t.ch["nts_ke"],
+        m["enabled"],
+        m["top_clients"],
+        t.cfg["output"]["gzip"],
+        t.cfg["output"]["gzip_level"],
+    )
+
+
+def _parts(t, name):
+    return os.path.join(t.out, PARTS_DIR, name)
+
+
+def plan_clients(t: Tick):
+    """Collect the client list on this tick, or reuse the kept one (cadence.py)."""
+    ccfg = t.cfg["clients"]
+    kept = t.st.get("clients_kept")
+    t.kept = kept
+    idle = not cadence.watched(ccfg["poll_log"], t.now, ccfg["idle_after_s"])
+    t.every_s, t.cadence_reason = cadence.interval(kept["cost"] if kept else None, ccfg, idle)
+    last = (kept["boot_id"], kept["since_boot"]) if kept else None
+    force = t.st.pop("force_clients", False) or t.sdir is None or (kept and kept["key"] != _clients_key(t))
+    t.collect = cadence.due(last, t.since_boot, t.boot_id, t.every_s, force)
+    t.clients_file = None
+    if t.collect:
+        t.chronyd_before = cadence.chronyd_cpu(ccfg["pid_file"])
+        t.cpu_before = time.process_time()
+
+
+class KeptList:
+    """The kept client list's raw file, open for a tick that reuses it, with
+    its deflate segment (t.kept_segment).  Anything missing or not matching
+    what state.bin recorded: this tick collects after all."""
+
+    def __init__(self, t):
+        self.t, self.fd = t, None
+
+    def __enter__(self):
+        t = self.t
+        if t.collect:
+            return None
+        k = t.kept
+        path = _parts(t, f"clients-{k['seq']}.json")
+        try:
+            self.fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            seg = None
+            if os.fstat(self.fd).st_size == k["raw_size"]:
+                seg = Segment.from_gzip(S.read_regular(path + ".gz", k["raw_size"] + (1 << 20)), k["raw_size"])
+        except (OSError, ValueError):
+            seg = None
+        if seg is None or seg.crc != k["crc"]:
+            log(f"kept client list {path} is missing or changed; collecting it again")
+            self.close()
+            t.collect = True
+            t.chronyd_before = cadence.chronyd_cpu(t.cfg["clients"]["pid_file"])
+            t.cpu_before = time.process_time()
+            return None
+        t.kept_segment = seg
+        return self.fd
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _checked_state(raw: dict) -> dict:
@@ -107,7 +198,43 @@ def _checked_state(raw: dict) -> dict:
         st["active_errors"] = {k: v for k, v in active.items() if k.__class__ is str and v.__class__ is str}
     if raw.get("page_failed").__class__ is str:
         st["page_failed"] = raw["page_failed"]
+    ss = raw.get("ss_prev")
+    if ss.__class__ is tuple and len(ss) == 3:
+        st["ss_prev"] = ss  # each value re-checked where used (_dt, serverstats_rate)
+    kept = _checked_kept(raw.get("clients_kept"))
+    if kept is not None:
+        st["clients_kept"] = kept
+    for flag in ("force_clients", "chronyd_estimated"):
+        if raw.get(flag) is True:
+            st[flag] = True
     return st
+
+
+_KEPT_TYPES = {
+    "seq": int,
+    "boot_id": str,
+    "since_boot": float,
+    "at": float,
+    "raw_size": int,
+    "crc": int,
+    "summary": dict,
+    "errors": list,
+    "cost": float,
+    "key": tuple,
+}
+
+
+def _checked_kept(kept):
+    """The kept client list's record, or None when anything looks wrong (the
+    tick then collects)."""
+    if kept.__class__ is not dict or any(kept.get(k).__class__ is not c for k, c in _KEPT_TYPES.items()):
+        return None
+    counts = kept.get("counts")
+    if counts is not None and (counts.__class__ is not tuple or len(counts) != 7):
+        return None
+    if not all(e.__class__ is dict and e.get("report").__class__ is str for e in kept["errors"]):
+        return None
+    return kept
 
 
 def make_output_dir(out) -> bool:
@@ -133,21 +260,23 @@ def prepare(t: Tick):
     """While chronyc runs: clean up after killed runs, read the previous
     counters and the name caches, start reverse DNS lookups."""
     remove_stale_temps(t.out)
+    remove_stale_temps(os.path.join(t.out, PARTS_DIR))
     if t.sdir is not None:
         remove_stale_temps(t.sdir)
-    t.now = time.time()
-    t.boot_id, t.since_boot = _boot()
+    ss_prev = t.st.get("ss_prev") or (None, None, None)
+    t.dt = _dt(t, ss_prev[0], ss_prev[1])  # serverstats' rates: per second since the last tick
+    t.prev_serverstats = ss_prev[2]
+    t.errors = []
+    t.seq = max(t.st["seq"], S.seq_from_snapshot(t.data_json, log)) + 1
+    t.lookups = None
+    if not t.collect:
+        return
+    # a collection: per-client rates over the real interval since the last one
     prev = S.load(t.sdir, "prev", log)
-    t.dt = None
-    since = prev.get("since_boot")
-    if prev.get("boot_id") == t.boot_id and since.__class__ is float:
-        dt = t.since_boot - since
-        t.dt = dt if dt > 0.001 else None
+    t.client_dt = _dt(t, prev.get("boot_id"), prev.get("since_boot"))
     clients_ = prev.get("clients")
     t.prev_clients = clients_ if clients_.__class__ is dict else {}
-    t.prev_serverstats = prev.get("serverstats")
     t.cache = dns.valid_cache(S.load(t.sdir, "dns", log))
-    t.errors = []
     dcfg = t.cfg["dns"]
     t.static = {}
     if dcfg["names_file"]:
@@ -155,29 +284,70 @@ def prepare(t: Tick):
         if err is not None:
             t.errors.append(err)
     t.lookups = dns.start(t.cache, t.prev_clients.keys(), t.now, dcfg, t.st.get("dns_backoff", 0.0), t.static)
-    t.seq = max(t.st["seq"], S.seq_from_snapshot(t.data_json, log)) + 1
 
 
-def open_snapshot(t: Tick) -> StreamingFile:
-    """data.json's temp files, with everything known before chronyc answers."""
+def _dt(t, boot_id, since):
+    if boot_id != t.boot_id or since.__class__ is not float:
+        return None
+    dt = t.since_boot - since
+    return dt if dt > 0.001 else None
+
+
+class _Tee:
+    """The client list into data.json and into its own file at once."""
+
+    def __init__(self, *files):
+        self.files = files
+
+    def write(self, data):
+        for f in self.files:
+            f.write(data)
+
+
+def open_snapshot(t: Tick, kept_fd) -> StreamingFile:
+    """data.json's temp files, with everything known before chronyc answers
+    (and all of the client list when this tick reuses the kept one)."""
     o = t.cfg["output"]
     dest = StreamingFile(t.data_json, o["gzip_level"] if o["gzip"] else None, o["fsync"])
     t.head = snapshot.head_bytes(seq=t.seq, now_wall=t.now, host=t.host, cfg=t.cfg)
-    dest.write(t.head)
+    if not t.collect:
+        dest.write(t.head[:-1])
+        dest.splice(kept_fd, t.kept["raw_size"], t.kept_segment)
+        t.sink = None
+        return dest
+    try:
+        os.makedirs(os.path.join(t.out, PARTS_DIR), exist_ok=True)
+        t.clients_file = StreamingFile(_parts(t, f"clients-{t.seq}.json"), None, o["fsync"])
+    except BaseException:
+        dest.abort()
+        raise
+    t.sink = _Tee(dest, t.clients_file)
+    _start_list(t, dest)
     return dest
+
+
+def _start_list(t, dest):
+    """The head, then the client list as a segment of its own (its raw bytes
+    and deflate segment are what later ticks reuse)."""
+    dest.write(t.head[:-1])
+    dest.begin_segment()
+    t.clients_file.write(b"[")
+    dest.write(b"[")
 
 
 def _encoder(t, dest, nts=None):
     m = t.cfg["metrics"]
     t.counts = metrics.ClientCounts(m["top_clients"]) if m["enabled"] else None
-    return clients.ClientEncoder(nts, t.prev_clients, t.dt, t.cfg["status"], t.cache, t.static, dest.write, t.counts)
+    return clients.ClientEncoder(
+        nts, t.prev_clients, t.client_dt, t.cfg["status"], t.cache, t.static, t.sink.write, t.counts
+    )
 
 
 def stream_clients(t: Tick, running, dest):
     """Wait for every chronyc.  Clients are parsed, encoded, written and
     compressed while chronyc still prints them (unless NTS-KE columns must be
     merged in first)."""
-    encoder = None if t.ch["nts_ke"] else _encoder(t, dest)
+    encoder = None if t.ch["nts_ke"] or not t.collect else _encoder(t, dest)
     results = running.wait({"clients": encoder.feed_bytes} if encoder else None)
     if encoder is not None:
         encoder.finish_input()
@@ -205,7 +375,7 @@ def read_reports(t: Tick, results) -> dict:
         if err is not None:
             t.errors.append(err)
         if name == "clients" and not t.ch["nts_ke"]:
-            continue
+            continue  # streamed into the encoder
         if _failed(res):
             value, problems = None, []
         elif report.parse is None:
@@ -225,28 +395,76 @@ def read_reports(t: Tick, results) -> dict:
 
 def finish_clients(t: Tick, results, reports, encoder, dest):
     """The clients array is complete: a partial list is not trustworthy, so a
-    failed call publishes none."""
-    if _failed(results["clients"]):
+    failed call publishes none.  A tick that reused the kept list takes its
+    summary and counts too."""
+    if not t.collect:
+        reuse_kept(t)
+        return
+    t.clients_failed = _failed(results["clients"])
+    if t.clients_failed:
         if encoder is not None and encoder.n:
             dest.reset()
-            dest.write(t.head)
+            t.clients_file.reset()
+            _start_list(t, dest)
         encoder = _encoder(t, dest)
     elif encoder is None:
         encoder = _encoder(t, dest, reports.get("clients_nts") or {})
         encoder.feed(reports.get("clients") or "")
     t.summary, t.new_prev_clients, problems = encoder.finish()
+    t.sink.write(b"]")
+    t.segment = dest.end_segment()
     if problems:
         t.errors.append(C.garbage_error("clients", problems))
     reports.pop("clients", None)
     reports.pop("clients_nts", None)
+    note_cost(t, results)
     if t.lookups is not None:
         t.st["dns_backoff"] = dns.finish(t.lookups, t.cache, t.now, t.cfg["dns"], t.cfg["dns"]["budget_ms"] / 1000.0)
 
 
+def note_cost(t: Tick, results):
+    """What this collection cost: our CPU since plan_clients (encoding; the
+    other reports' parsing is small), chronyc's, chronyd's share."""
+    ccfg = t.cfg["clients"]
+    own = time.process_time() - t.cpu_before
+    children = sum(results[n].cpu_s for n in ("clients", "clients_nts") if n in results)
+    after = cadence.chronyd_cpu(ccfg["pid_file"])
+    chronyd, measured = cadence.chronyd_cost(t.chronyd_before, after, t.summary["clients"])
+    if not measured and not t.st.get("chronyd_estimated"):
+        log(
+            f"cannot read chronyd's CPU time (pid file {ccfg['pid_file']}, /proc): "
+            "estimating its share of the client list's cost from the client count"
+        )
+    t.st["chronyd_estimated"] = not measured
+    previous = t.kept["cost"] if t.kept else None
+    t.cost = cadence.smoothed(previous, own + children + chronyd)
+
+
+def reuse_kept(t: Tick):
+    k = t.kept
+    t.summary = k["summary"]
+    t.counts = None
+    if k["counts"] is not None:
+        t.counts = metrics.ClientCounts(k["counts"][5])
+        t.counts.last, t.counts.interval, t.counts.drops, t.counts.idle, t.counts.nts, _, t.counts.top = k["counts"]
+    t.errors.extend(k["errors"])  # the kept list's own problems (garbage rows) stay shown with it
+
+
+def _counts_kept(counts):
+    if counts is None:
+        return None
+    top = metrics.top_clients(counts)
+    return (dict(counts.last), dict(counts.interval), dict(counts.drops), counts.idle, counts.nts, counts.top_n, top)
+
+
 def judge_health(t: Tick, reports):
-    """The counters' rates and the health verdict from this tick's reports."""
+    """The counters' rates and the health verdict from this tick's reports.
+    A chronyd that restarted or stopped answering since the kept client list
+    was collected makes the next tick collect it again."""
     t.serverstats = reports.get("serverstats")
     t.ss_rate = snapshot.serverstats_rate(t.serverstats, t.prev_serverstats, t.dt)
+    if not t.collect and (not t.reachable or cadence.restarted(t.prev_serverstats, t.serverstats)):
+        t.st["force_clients"] = True
     t.health = health.verdict(
         reachable=bool(t.reachable),
         tracking=reports.get("tracking"),
@@ -334,26 +552,76 @@ def publish(t: Tick, dest, reports) -> bool:
     """Write the rest of data.json and rename it into place.  Not when our own
     shutdown interrupted the tick: its reports may be cut short."""
     chrony = {"reachable": bool(t.reachable), "version": t.version, "socket": t.ch["socket"] or None}
-    dest.write(
-        snapshot.tail_bytes(
-            cfg=t.cfg,
-            chrony=chrony,
-            health=t.health,
-            reports=reports,
-            summary=t.summary,
-            errors=t.errors,
-            duration_ms=t.duration_ms,
-            ss_rate=t.ss_rate,
-        )
+    tail = snapshot.tail_bytes(
+        cfg=t.cfg,
+        chrony=chrony,
+        health=t.health,
+        reports=reports,
+        summary=t.summary,
+        errors=t.errors,
+        duration_ms=t.duration_ms,
+        ss_rate=t.ss_rate,
+        clients_meta=clients_meta(t),
     )
+    dest.write(tail[1:])  # its "]" is the kept list's own
     if t.cancelled():
         log("stopping: this tick publishes nothing")
+        return False
+    if t.collect and not publish_client_list(t):
         return False
     try:
         dest.commit()
     except OSError as e:
         log(f"cannot write {t.data_json}: {e.strerror or e}; the previous snapshot stays in place")
         return False
+    try:  # after data.json: live.json never names a list that data.json does not have yet
+        atomic_write(_parts(t, "live.json"), snapshot.live_bytes(t.head, tail), fsync=t.cfg["output"]["fsync"])
+    except OSError as e:
+        t.errors.append(C.write_error("live", _parts(t, "live.json"), e))
+    return True
+
+
+def clients_meta(t: Tick) -> dict:
+    """data.json's optional keys on the client list's age and cadence."""
+    ccfg = t.cfg["clients"]
+    at, seq = (t.now, t.seq) if t.collect else (t.kept["at"], t.kept["seq"])
+    return {
+        "clients_collected_at": snapshot.rfc3339(at),
+        "clients_seq": seq,
+        "clients_cadence": {
+            "interval_s": t.every_s,
+            "reason": t.cadence_reason,
+            "cpu_budget": ccfg["cpu_budget"],
+            "max_interval_s": ccfg["max_interval_s"],
+        },
+    }
+
+
+def publish_client_list(t: Tick) -> bool:
+    """data.json.d/clients-SEQ.json (+ .gz: the deflate segment data.json.gz
+    holds), renamed into place before data.json names it; the oldest lists
+    beyond KEEP_CLIENT_FILES go."""
+    f = t.clients_file
+    try:
+        f.commit()  # (removes a .gz of the same name: written next)
+        if t.segment is not None:
+            atomic_write(f.path + ".gz", t.segment.gzip(), fsync=t.cfg["output"]["fsync"])
+    except OSError as e:
+        log(f"cannot write {f.path}: {e.strerror or e}; the previous snapshot stays in place")
+        return False
+    t.raw_size = os.stat(f.path).st_size
+    d = os.path.join(t.out, PARTS_DIR)
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return True
+    seqs = sorted(int(n[8:-5]) for n in names if n.startswith("clients-") and n.endswith(".json") and n[8:-5].isdigit())
+    for old in seqs[:-KEEP_CLIENT_FILES]:
+        for name in (f"clients-{old}.json", f"clients-{old}.json.gz"):
+            try:
+                os.unlink(os.path.join(d, name))
+            except OSError:
+                pass
     return True
 
 
@@ -361,6 +629,33 @@ def keep_page_current(t: Tick) -> int:
     from chrony_snap import site
 
     return site.ensure_page(t.out, t.cfg, t.host, t.st)
+
+
+def remember_client_list(t: Tick):
+    """What a later tick needs to reuse this collection (state.bin) and to
+    compute the next one's rates (prev.bin)."""
+    if getattr(t, "raw_size", None) is None or t.segment is None:
+        t.st.pop("clients_kept", None)  # not published, or no gzip: nothing to splice
+    else:
+        t.st["clients_kept"] = {
+            "seq": t.seq,
+            "boot_id": t.boot_id,
+            "since_boot": t.since_boot,
+            "at": t.now,
+            "raw_size": t.raw_size,
+            "crc": t.segment.crc,
+            "summary": t.summary,
+            "counts": _counts_kept(t.counts),
+            "errors": [e for e in t.errors if e["report"].startswith("clients")],
+            "cost": t.cost,
+            "key": _clients_key(t),
+        }
+    if t.clients_failed:
+        t.st["force_clients"] = True  # an empty list is never kept as the answer
+    dns.prune(t.cache, t.now, t.new_prev_clients)
+    S.save(t.sdir, "prev", {"boot_id": t.boot_id, "since_boot": t.since_boot, "clients": t.new_prev_clients})
+    if t.lookups is not None or not t.cache:
+        S.save(t.sdir, "dns", t.cache)
 
 
 def remember_state(t: Tick):
@@ -378,20 +673,10 @@ def remember_state(t: Tick):
     if t.sdir is None:
         return
     t.st["seq"] = t.seq
-    dns.prune(t.cache, t.now, t.new_prev_clients)
+    t.st["ss_prev"] = (t.boot_id, t.since_boot, t.serverstats)
     try:
-        S.save(
-            t.sdir,
-            "prev",
-            {
-                "boot_id": t.boot_id,
-                "since_boot": t.since_boot,
-                "clients": t.new_prev_clients,
-                "serverstats": t.serverstats,
-            },
-        )
-        if t.lookups is not None or not t.cache:
-            S.save(t.sdir, "dns", t.cache)
+        if t.collect:
+            remember_client_list(t)
         S.save(t.sdir, "state", t.st)
     except OSError as e:
         log(f"cannot save state in {t.sdir}: {e.strerror}")

@@ -46,8 +46,9 @@ def head_bytes(*, seq, now_wall, host, cfg):
     return dumps(top)[:-1].encode("utf-8") + b',"clients":['
 
 
-def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, health=None):
-    """The rest of data.json, after the clients array (`health` left out when None)."""
+def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, health=None, clients_meta=None):
+    """The rest of data.json, after the clients array (`health`,
+    `clients_meta` left out when None)."""
     st = cfg["status"]
     rest = {
         "duration_ms": duration_ms,
@@ -69,4 +70,11 @@ def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, h
     }
     if health is not None:
         rest["health"] = health
+    if clients_meta is not None:
+        rest.update(clients_meta)
     return b"]," + dumps(rest)[1:].encode("utf-8")
+
+
+def live_bytes(head: bytes, tail: bytes) -> bytes:
+    """The page's per-second file: data.json without its client list."""
+    return head[: -len(b',"clients":[')] + b"," + tail[2:]
