@@ -269,7 +269,7 @@ export async function fetchSnapshot(url, timeoutMs) {
    urls.live: the per-second file (data.json without the list; it names the
    list by clients_seq), urls.parts: the directory of clients-SEQ.json,
    urls.whole: data.json, used where there is no live.json (an older
-   chrony-snap, a hand-made data.json). */
+   chrony-snap, a hand-made data.json) or no clients-SEQ.json (gzip off). */
 export function snapshotLoader() {
   let previous = null, previousSeq = null, previousClientsSeq = null, whole = false;
 
@@ -291,7 +291,7 @@ export function snapshotLoader() {
       message.same = message.clientsSame = true;
       return message;
     }
-    return adopt(message, json.clients, tParsed, json.seq, null);
+    return adopt(message, json.clients, tParsed, json.seq, typeof json.clients_seq === "number" ? json.clients_seq : null);
   }
 
   return {
@@ -318,7 +318,14 @@ export function snapshotLoader() {
       }
       if (typeof clientsSeq !== "number") throw failure("other", "live.json names no client list");
       const t1 = performance.now();
-      const list = await fetchJSON(new URL("clients-" + clientsSeq + ".json", urls.live).href, timeoutMs, "no-cache");
+      let list;
+      try {
+        list = await fetchJSON(new URL("clients-" + clientsSeq + ".json", urls.live).href, timeoutMs, "no-cache");
+      } catch (e) {
+        // none (output.gzip off) or already replaced by two newer ones: data.json has it all
+        if (e.status === 404) return loadWhole(urls, timeoutMs, t0);
+        throw e;
+      }
       if (!Array.isArray(list.json)) throw failure("other", "clients-" + clientsSeq + ".json is not a list");
       timings.fetch += list.tResponse - t1;
       timings.parse += list.tParsed - list.tResponse;

@@ -56,7 +56,7 @@ def tick(t0, out, sdir, config_path, chronyc, socket, render_page, cancelled) ->
         except OSError as e:
             log(f"cannot write {t.data_json}: {e.strerror or e}; the previous snapshot stays in place")
             return 1
-        with dest, t.clients_file or _Nothing():
+        with dest:
             results, encoder = stream_clients(t, running, dest)
             reports = read_reports(t, results)
             finish_clients(t, results, reports, encoder, dest)
@@ -94,14 +94,6 @@ def load_config_and_state(out, sdir, config_path, chronyc, socket) -> Tick:
     return t
 
 
-class _Nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        pass
-
-
 def _clients_key(t) -> tuple:
     """What the kept client list depends on besides chronyd: a change
     re-collects it."""
@@ -133,15 +125,16 @@ def plan_clients(t: Tick):
     last = (kept["boot_id"], kept["since_boot"]) if kept else None
     force = t.st.pop("force_clients", False) or t.sdir is None or (kept and kept["key"] != _clients_key(t))
     t.collect = cadence.due(last, t.since_boot, t.boot_id, t.every_s, force)
-    t.clients_file = None
     if t.collect:
         t.chronyd_before = cadence.chronyd_cpu(ccfg["pid_file"])
         t.cpu_before = time.process_time()
 
 
 class KeptList:
-    """The kept client list's raw file, open for a tick that reuses it, with
-    its deflate segment (t.kept_segment).  Anything missing or not matching
+    """For a tick that reuses the kept client list: the current data.json
+    open (the list's raw bytes are in it, at a recorded offset) and the
+    list's deflate segment from data.json.d/clients-SEQ.json.gz
+    (t.kept_segment; None with gzip off).  A file missing or not matching
     what state.bin recorded: this tick collects after all."""
 
     def __init__(self, t):
@@ -152,16 +145,22 @@ class KeptList:
         if t.collect:
             return None
         k = t.kept
-        path = _parts(t, f"clients-{k['seq']}.json")
+        path = _parts(t, f"clients-{k['seq']}.json.gz")
+        ok = False
         try:
-            self.fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            self.fd = os.open(t.data_json, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            st = os.fstat(self.fd)
             seg = None
-            if os.fstat(self.fd).st_size == k["raw_size"]:
-                seg = Segment.from_gzip(S.read_regular(path + ".gz", k["raw_size"] + (1 << 20)), k["raw_size"])
+            if (st.st_ino, st.st_size, st.st_mtime_ns) == k["data_ident"]:
+                if k["crc"] is None:
+                    ok = not t.cfg["output"]["gzip"]
+                else:
+                    seg = Segment.from_gzip(S.read_regular(path, k["raw_size"] + (1 << 20)), k["raw_size"])
+                    ok = seg is not None and seg.crc == k["crc"]
         except (OSError, ValueError):
-            seg = None
-        if seg is None or seg.crc != k["crc"]:
-            log(f"kept client list {path} is missing or changed; collecting it again")
+            pass
+        if not ok:
+            log(f"kept client list ({t.data_json}, {path}) is missing or changed; collecting it again")
             self.close()
             t.collect = True
             t.chronyd_before = cadence.chronyd_cpu(t.cfg["clients"]["pid_file"])
@@ -216,7 +215,8 @@ _KEPT_TYPES = {
     "since_boot": float,
     "at": float,
     "raw_size": int,
-    "crc": int,
+    "offset": int,
+    "data_ident": tuple,
     "summary": dict,
     "errors": list,
     "cost": float,
@@ -228,6 +228,8 @@ def _checked_kept(kept):
     """The kept client list's record, or None when anything looks wrong (the
     tick then collects)."""
     if kept.__class__ is not dict or any(kept.get(k).__class__ is not c for k, c in _KEPT_TYPES.items()):
+        return None
+    if kept.get("crc") is not None and kept["crc"].__class__ is not int:
         return None
     counts = kept.get("counts")
     if counts is not None and (counts.__class__ is not tuple or len(counts) != 7):
@@ -243,6 +245,12 @@ def make_output_dir(out) -> bool:
     except OSError as e:
         log(f"cannot create output directory {out}: {e.strerror}")
         return False
+    try:
+        os.mkdir(os.path.join(out, PARTS_DIR))
+    except FileExistsError:
+        pass
+    except OSError as e:  # the page falls back to data.json
+        log(f"cannot create {os.path.join(out, PARTS_DIR)}: {e.strerror}")
     return True
 
 
@@ -293,35 +301,17 @@ def _dt(t, boot_id, since):
     return dt if dt > 0.001 else None
 
 
-class _Tee:
-    """The client list into data.json and into its own file at once."""
-
-    def __init__(self, *files):
-        self.files = files
-
-    def write(self, data):
-        for f in self.files:
-            f.write(data)
-
-
 def open_snapshot(t: Tick, kept_fd) -> StreamingFile:
     """data.json's temp files, with everything known before chronyc answers
     (and all of the client list when this tick reuses the kept one)."""
     o = t.cfg["output"]
     dest = StreamingFile(t.data_json, o["gzip_level"] if o["gzip"] else None, o["fsync"])
     t.head = snapshot.head_bytes(seq=t.seq, now_wall=t.now, host=t.host, cfg=t.cfg)
+    t.offset = len(t.head) - 1  # where the list starts in data.json
     if not t.collect:
         dest.write(t.head[:-1])
-        dest.splice(kept_fd, t.kept["raw_size"], t.kept_segment)
-        t.sink = None
+        dest.splice(kept_fd, t.kept["offset"], t.kept["raw_size"], t.kept_segment)
         return dest
-    try:
-        os.makedirs(os.path.join(t.out, PARTS_DIR), exist_ok=True)
-        t.clients_file = StreamingFile(_parts(t, f"clients-{t.seq}.json"), None, o["fsync"])
-    except BaseException:
-        dest.abort()
-        raise
-    t.sink = _Tee(dest, t.clients_file)
     _start_list(t, dest)
     return dest
 
@@ -331,7 +321,6 @@ def _start_list(t, dest):
     and deflate segment are what later ticks reuse)."""
     dest.write(t.head[:-1])
     dest.begin_segment()
-    t.clients_file.write(b"[")
     dest.write(b"[")
 
 
@@ -339,7 +328,7 @@ def _encoder(t, dest, nts=None):
     m = t.cfg["metrics"]
     t.counts = metrics.ClientCounts(m["top_clients"]) if m["enabled"] else None
     return clients.ClientEncoder(
-        nts, t.prev_clients, t.client_dt, t.cfg["status"], t.cache, t.static, t.sink.write, t.counts
+        nts, t.prev_clients, t.client_dt, t.cfg["status"], t.cache, t.static, dest.write, t.counts
     )
 
 
@@ -404,14 +393,14 @@ def finish_clients(t: Tick, results, reports, encoder, dest):
     if t.clients_failed:
         if encoder is not None and encoder.n:
             dest.reset()
-            t.clients_file.reset()
             _start_list(t, dest)
         encoder = _encoder(t, dest)
     elif encoder is None:
         encoder = _encoder(t, dest, reports.get("clients_nts") or {})
         encoder.feed(reports.get("clients") or "")
     t.summary, t.new_prev_clients, problems = encoder.finish()
-    t.sink.write(b"]")
+    dest.write(b"]")
+    t.raw_size = dest.size_since_segment()
     t.segment = dest.end_segment()
     if problems:
         t.errors.append(C.garbage_error("clients", problems))
@@ -567,13 +556,14 @@ def publish(t: Tick, dest, reports) -> bool:
     if t.cancelled():
         log("stopping: this tick publishes nothing")
         return False
-    if t.collect and not publish_client_list(t):
-        return False
+    t.list_published = t.collect and publish_client_list(t)
     try:
         dest.commit()
+        st = os.stat(t.data_json)
     except OSError as e:
         log(f"cannot write {t.data_json}: {e.strerror or e}; the previous snapshot stays in place")
         return False
+    t.data_ident = (st.st_ino, st.st_size, st.st_mtime_ns)
     try:  # after data.json: live.json never names a list that data.json does not have yet
         atomic_write(_parts(t, "live.json"), snapshot.live_bytes(t.head, tail), fsync=t.cfg["output"]["fsync"])
     except OSError as e:
@@ -598,30 +588,30 @@ def clients_meta(t: Tick) -> dict:
 
 
 def publish_client_list(t: Tick) -> bool:
-    """data.json.d/clients-SEQ.json (+ .gz: the deflate segment data.json.gz
-    holds), renamed into place before data.json names it; the oldest lists
-    beyond KEEP_CLIENT_FILES go."""
-    f = t.clients_file
-    try:
-        f.commit()  # (removes a .gz of the same name: written next)
-        if t.segment is not None:
-            atomic_write(f.path + ".gz", t.segment.gzip(), fsync=t.cfg["output"]["fsync"])
-    except OSError as e:
-        log(f"cannot write {f.path}: {e.strerror or e}; the previous snapshot stays in place")
+    """data.json.d/clients-SEQ.json.gz (the deflate segment data.json.gz
+    holds, framed as a gzip file of its own), renamed into place before
+    data.json names it; the oldest beyond KEEP_CLIENT_FILES go.  With gzip
+    off there is none: the page reads data.json when the list changes.  A
+    failure is an error entry; data.json is written all the same."""
+    if t.segment is None:
         return False
-    t.raw_size = os.stat(f.path).st_size
-    d = os.path.join(t.out, PARTS_DIR)
+    path = _parts(t, f"clients-{t.seq}.json.gz")
+    try:
+        atomic_write(path, t.segment.gzip(), fsync=t.cfg["output"]["fsync"])
+    except OSError as e:
+        t.errors.append(C.write_error("clients_list", path, e))
+        return False
+    d = os.path.dirname(path)
     try:
         names = os.listdir(d)
     except OSError:
         return True
-    seqs = sorted(int(n[8:-5]) for n in names if n.startswith("clients-") and n.endswith(".json") and n[8:-5].isdigit())
+    seqs = sorted(int(n[8:-8]) for n in names if n[:8] == "clients-" and n[-8:] == ".json.gz" and n[8:-8].isdigit())
     for old in seqs[:-KEEP_CLIENT_FILES]:
-        for name in (f"clients-{old}.json", f"clients-{old}.json.gz"):
-            try:
-                os.unlink(os.path.join(d, name))
-            except OSError:
-                pass
+        try:
+            os.unlink(os.path.join(d, f"clients-{old}.json.gz"))
+        except OSError:
+            pass
     return True
 
 
@@ -634,8 +624,8 @@ def keep_page_current(t: Tick) -> int:
 def remember_client_list(t: Tick):
     """What a later tick needs to reuse this collection (state.bin) and to
     compute the next one's rates (prev.bin)."""
-    if getattr(t, "raw_size", None) is None or t.segment is None:
-        t.st.pop("clients_kept", None)  # not published, or no gzip: nothing to splice
+    if getattr(t, "data_ident", None) is None or (t.segment is not None and not t.list_published):
+        t.st.pop("clients_kept", None)  # not published: nothing to reuse
     else:
         t.st["clients_kept"] = {
             "seq": t.seq,
@@ -643,7 +633,9 @@ def remember_client_list(t: Tick):
             "since_boot": t.since_boot,
             "at": t.now,
             "raw_size": t.raw_size,
-            "crc": t.segment.crc,
+            "offset": t.offset,
+            "data_ident": t.data_ident,
+            "crc": None if t.segment is None else t.segment.crc,
             "summary": t.summary,
             "counts": _counts_kept(t.counts),
             "errors": [e for e in t.errors if e["report"].startswith("clients")],
@@ -677,6 +669,8 @@ def remember_state(t: Tick):
     try:
         if t.collect:
             remember_client_list(t)
+        elif t.st.get("clients_kept") is not None:  # the list now lives in this tick's data.json
+            t.st["clients_kept"].update(offset=t.offset, data_ident=t.data_ident)
         S.save(t.sdir, "state", t.st)
     except OSError as e:
         log(f"cannot save state in {t.sdir}: {e.strerror}")

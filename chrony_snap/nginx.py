@@ -15,7 +15,8 @@ chrony-snap.conf).  What it guarantees and why:
   snapshot.  ``etag off`` + ``if_modified_since off`` make every poll a 200.
 * the page polls ``data.json.d/live.json`` (data.json without the client
   list, replaced every second, served like data.json) and fetches
-  ``data.json.d/clients-SEQ.json`` only when live.json names another SEQ:
+  ``data.json.d/clients-SEQ.json`` (stored as .gz only: ``gzip_static
+  always`` + ``gunzip``) only when live.json names another SEQ:
   each list is written once under a new name (rename-safe by construction),
   kept for a few collections, revalidated with nginx's strong ETag.  live.json
   has its own access log (``--poll-log``): its mtime tells `chrony-snap build`
@@ -220,10 +221,13 @@ server {{
 
     # One client list, named by the seq of the snapshot that collected it:
     # written once under a new name, so the ETag (mtime + size) is a strong
-    # validator and a cached copy is never another list.
+    # validator and a cached copy is never another list.  Only its .gz
+    # exists (the segment data.json.gz holds); gunzip serves the rare client
+    # without gzip.
     location ~ ^/data\\.json\\.d/clients-[0-9]+\\.json$ {{
         open_file_cache off;
-        gzip_static on;
+        gzip_static always;
+        gunzip on;
         gzip_vary on;
 {_headers(h8, "no-cache")}
     }}

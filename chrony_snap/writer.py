@@ -109,6 +109,7 @@ class StreamingFile:
         self.tmp = self.gz_tmp = None
         self.level = gzip_level
         self.error = None
+        self.written = self._seg_start = 0
         self.fd = self.gzfd = None
         try:
             self.tmp, self.fd = _create_temp(path, mode)
@@ -142,6 +143,7 @@ class StreamingFile:
             return
         try:
             _write_all(self.fd, data)
+            self.written += len(data)
             if self._co is not None:
                 self.crc = self._zlib.crc32(data, self.crc)
                 self.size += len(data)
@@ -165,6 +167,7 @@ class StreamingFile:
 
     def begin_segment(self):
         """Start capturing what is written as a Segment (end_segment())."""
+        self._seg_start = self.written
         if self._co is None or self.error is not None:
             return
         try:
@@ -173,6 +176,9 @@ class StreamingFile:
             self.error = e
         self._capture = []
         self._seg_crc, self._seg_size = self.crc, self.size
+
+    def size_since_segment(self) -> int:
+        return self.written - self._seg_start
 
     def end_segment(self) -> "Segment | None":
         """The bytes written since begin_segment(), compressed as a deflate
@@ -191,14 +197,15 @@ class StreamingFile:
         crc = crc32_uncombine(self._seg_crc, self.crc, size)
         return Segment(b"".join(capture), crc, size)
 
-    def splice(self, raw_fd: int, raw_size: int, seg: "Segment"):
+    def splice(self, raw_fd: int, offset: int, raw_size: int, seg: "Segment | None"):
         """Append a segment kept from an earlier tick: its raw bytes copied
-        from `raw_fd` (in the kernel where it can), its deflate bytes as they
-        are; nothing is compressed again."""
+        from `raw_fd` at `offset` (in the kernel where it can), its deflate
+        bytes as they are; nothing is compressed again."""
         if self.error is not None:
             return
         try:
-            _copy_fd(raw_fd, self.fd, raw_size)
+            _copy_fd(raw_fd, offset, self.fd, raw_size)
+            self.written += raw_size
             if self._co is not None:
                 self._full_flush()
                 _write_all(self.gzfd, seg.deflate)
@@ -213,6 +220,7 @@ class StreamingFile:
             if fd is not None:
                 os.ftruncate(fd, 0)
                 os.lseek(fd, 0, os.SEEK_SET)
+        self.written = self._seg_start = 0
         self._co = self._compressor()  # writes the gzip header again
 
     def commit(self):
@@ -370,21 +378,21 @@ def crc32_uncombine(crc1: int, crc12: int, len2: int) -> int:
     return _gf2_times(_shift_operator(len2), crc1) ^ crc12
 
 
-def _copy_fd(src: int, dst: int, size: int):
-    """`size` bytes from src's start to dst's current offset."""
-    offset = 0
-    while offset < size:
+def _copy_fd(src: int, start: int, dst: int, size: int):
+    """`size` bytes of src from `start` to dst's current offset."""
+    done = 0
+    while done < size:
         try:
-            n = os.copy_file_range(src, dst, size - offset, offset)
+            n = os.copy_file_range(src, dst, size - done, start + done)
         except OSError:
             n = 0
         if not n:
-            data = os.pread(src, min(size - offset, 1 << 20), offset)
+            data = os.pread(src, min(size - done, 1 << 20), start + done)
             if not data:
                 raise OSError(errno.EIO, "kept client list is shorter than recorded")
             _write_all(dst, data)
             n = len(data)
-        offset += n
+        done += n
 
 
 def _write_all(fd, data):

@@ -66,9 +66,8 @@ def checked(out):
     assert gzip.decompress((out / "data.json.gz").read_bytes()) == raw
     live = json.loads((out / "data.json.d" / "live.json").read_bytes())
     assert live == {k: v for k, v in doc.items() if k != "clients"}
-    part = out / "data.json.d" / f"clients-{doc['clients_seq']}.json"
-    assert json.loads(part.read_bytes()) == doc["clients"]
-    assert gzip.decompress((part.parent / (part.name + ".gz")).read_bytes()) == part.read_bytes()
+    part = out / "data.json.d" / f"clients-{doc['clients_seq']}.json.gz"
+    assert json.loads(gzip.decompress(part.read_bytes())) == doc["clients"]
     assert len(doc["clients"]) == doc["summary"]["clients"]
     return doc
 
@@ -118,8 +117,8 @@ def test_cadence_health_1hz_list_at_budget_rates_over_real_interval(tmp_path, cr
         assert cb["rate"]["ntp_pps"] == pytest.approx(delta / dt, rel=0.03)
         checked_rates += 1
     assert checked_rates
-    old = sorted(p.name for p in (t.out / "data.json.d").iterdir())
-    assert len([n for n in old if n.endswith(".json") and n.startswith("clients-")]) <= 3
+    lists = sorted(p.name for p in (t.out / "data.json.d").iterdir() if p.name.startswith("clients-"))
+    assert 1 <= len(lists) <= 3 and all(n.endswith(".json.gz") for n in lists), lists
 
 
 def test_idle_poll_log_longest_interval_then_back(tmp_path, crowd):
@@ -142,6 +141,21 @@ def test_idle_poll_log_longest_interval_then_back(tmp_path, crowd):
     third, _ = t.tick()
     assert third["clients_cadence"]["reason"] == "every tick"
     assert third["clients_seq"] == third["seq"]
+
+
+def test_gzip_off_reuses_the_list_from_data_json(tmp_path, crowd):
+    """No .gz anywhere: the kept list is copied from the previous data.json;
+    no list file (the page reads data.json when clients_seq changes)."""
+    cfg = budget_config(tmp_path / "c.toml", crowd, extra="[output]\ngzip = false\n")
+    t = Ticks(tmp_path, crowd, cfg)
+    out = tmp_path / "www"
+    docs = []
+    for _ in range(3):
+        run_build(out, socket=crowd.socket, state=t.state, config=cfg)
+        docs.append(validate(json.loads((out / "data.json").read_bytes())))
+    assert docs[2]["clients_seq"] == docs[0]["seq"] and docs[2]["clients"] == docs[0]["clients"]
+    assert not (out / "data.json.gz").exists()
+    assert not [p for p in (out / "data.json.d").iterdir() if p.name.startswith("clients-")]
 
 
 def test_missing_marker_counts_as_watched(tmp_path, crowd):
@@ -178,8 +192,8 @@ def test_pid_file_missing_estimates_and_says_so_once(tmp_path, crowd):
 def test_tampered_kept_list_is_collected_again(tmp_path, crowd):
     t = Ticks(tmp_path, crowd, budget_config(tmp_path / "c.toml", crowd))
     first, _ = t.tick()
-    part = t.out / "data.json.d" / f"clients-{first['seq']}.json"
-    part.write_bytes(b"[]")
+    part = t.out / "data.json.d" / f"clients-{first['seq']}.json.gz"
+    part.write_bytes(gzip.compress(b"[]"))
     doc, err = t.tick()
     assert doc["clients_seq"] == doc["seq"] and len(doc["clients"]) >= CLIENTS
     assert "collecting it again" in err
@@ -216,7 +230,7 @@ def test_splice_gzip_segment_and_crc():
         try:
             g = W.StreamingFile(str(d / "two.json"), 1)
             g.write(b"OTHER HEAD")
-            g.splice(fd, len(b), back)
+            g.splice(fd, 0, len(b), back)
             g.write(b"T")
             g.commit()
         finally:
