@@ -115,10 +115,10 @@ class StreamingFile:
             self.tmp, self.fd = _create_temp(path, mode)
             if gzip_level:
                 self.gz_tmp, self.gzfd = _create_temp(self.gz_path, mode)
+            self._co = self._compressor()  # writes the gzip header: may fail (disk full)
         except BaseException:
             self.abort()
             raise
-        self._co = self._compressor()
 
     def _compressor(self):
         if not self.level:
@@ -216,12 +216,15 @@ class StreamingFile:
 
     def reset(self):
         """Start the file over (what was streamed turned out to be unusable)."""
-        for fd in (self.fd, self.gzfd):
-            if fd is not None:
-                os.ftruncate(fd, 0)
-                os.lseek(fd, 0, os.SEEK_SET)
-        self.written = self._seg_start = 0
-        self._co = self._compressor()  # writes the gzip header again
+        try:
+            for fd in (self.fd, self.gzfd):
+                if fd is not None:
+                    os.ftruncate(fd, 0)
+                    os.lseek(fd, 0, os.SEEK_SET)
+            self.written = self._seg_start = 0
+            self._co = self._compressor()  # writes the gzip header again
+        except OSError as e:
+            self.error = e
 
     def commit(self):
         if self._co is not None and self.error is None:
