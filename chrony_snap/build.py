@@ -599,7 +599,7 @@ def publish_client_list(t: Tick) -> bool:
     try:
         atomic_write(path, t.segment.gzip(), fsync=t.cfg["output"]["fsync"])
     except OSError as e:
-        t.errors.append(C.write_error("clients_list", path, e))
+        t.errors.append(C.write_error("page_files", path, e))
         return False
     d = os.path.dirname(path)
     try:
@@ -638,7 +638,7 @@ def remember_client_list(t: Tick):
             "crc": None if t.segment is None else t.segment.crc,
             "summary": t.summary,
             "counts": _counts_kept(t.counts),
-            "errors": [e for e in t.errors if e["report"].startswith("clients")],
+            "errors": [e for e in t.errors if e["report"] in ("clients", "clients_nts")],
             "cost": t.cost,
             "key": _clients_key(t),
         }
