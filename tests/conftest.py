@@ -247,3 +247,22 @@ def new_page(chromium_browser):
             problems.append((errs, probe.page_errors, probe.dialogs))
         probe.context.close()
     assert not problems, f"console errors / page errors / dialogs: {problems}"
+
+
+CROWD = 1500  # clients of `crowd`: enough to exceed a small [clients] cpu_budget
+
+
+@pytest.fixture(scope="module")
+def crowd():
+    """A chronyd with CROWD clients (populate()), shared by one module's tests."""
+    from chrony_snap.harness.sandbox import populate
+
+    d = short_dir()
+    sb = Sandbox(d / "chrony")
+    sb.start()
+    try:
+        populate(sb, clients=CROWD, limited=5, cmd=2)
+        yield sb
+    finally:
+        sb.stop()
+        shutil.rmtree(d, ignore_errors=True)

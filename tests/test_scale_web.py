@@ -20,26 +20,8 @@ import shutil
 import threading
 import time
 
-import pytest
-
 from chrony_snap.harness.nginx import NginxProcess
-from chrony_snap.harness.sandbox import Sandbox, populate
 from helpers import Site, run_build, short_dir, write_config
-
-CLIENTS = 1500
-
-
-@pytest.fixture(scope="module")
-def crowd():
-    d = short_dir()
-    sb = Sandbox(d / "chrony")
-    sb.start()
-    try:
-        populate(sb, clients=CLIENTS, limited=5, cmd=2)
-        yield sb
-    finally:
-        sb.stop()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def scale_config(path, sb, poll_log, refresh_s=0.5):
