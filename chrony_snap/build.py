@@ -155,7 +155,8 @@ class KeptList:
                 if k["crc"] is None:
                     ok = not t.cfg["output"]["gzip"]
                 else:
-                    seg = Segment.from_gzip(S.read_regular(path, k["raw_size"] + (1 << 20)), k["raw_size"])
+                    data = S.read_regular(path, k["raw_size"] + (1 << 20))
+                    seg = Segment.from_gzip(data, k["raw_size"], k.get("shift"))
                     ok = seg is not None and seg.crc == k["crc"]
         except (OSError, ValueError):
             pass
@@ -230,6 +231,9 @@ def _checked_kept(kept):
     if kept.__class__ is not dict or any(kept.get(k).__class__ is not c for k, c in _KEPT_TYPES.items()):
         return None
     if kept.get("crc") is not None and kept["crc"].__class__ is not int:
+        return None
+    shift = kept.get("shift")
+    if shift is not None and (shift.__class__ is not list or len(shift) != 32 or {x.__class__ for x in shift} != {int}):
         return None
     counts = kept.get("counts")
     if counts is not None and (counts.__class__ is not tuple or len(counts) != 7):
@@ -636,6 +640,7 @@ def remember_client_list(t: Tick):
             "offset": t.offset,
             "data_ident": t.data_ident,
             "crc": None if t.segment is None else t.segment.crc,
+            "shift": None if t.segment is None else t.segment.shift,
             "summary": t.summary,
             "counts": _counts_kept(t.counts),
             "errors": [e for e in t.errors if e["report"] in ("clients", "clients_nts")],
