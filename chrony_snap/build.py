@@ -391,7 +391,10 @@ def finish_clients(t: Tick, results, reports, encoder, dest):
     failed call publishes none.  A tick that reused the kept list takes its
     summary and counts too."""
     if not t.collect:
-        reuse_kept(t)
+        if t.reachable is False:
+            drop_kept(t, dest)
+        else:
+            reuse_kept(t)
         return
     t.clients_failed = _failed(results["clients"])
     if t.clients_failed:
@@ -441,6 +444,21 @@ def reuse_kept(t: Tick):
         t.counts = metrics.ClientCounts(k["counts"][5])
         t.counts.last, t.counts.interval, t.counts.drops, t.counts.idle, t.counts.nts, _, t.counts.top = k["counts"]
     t.errors.extend(k["errors"])  # the kept list's own problems (garbage rows) stay shown with it
+
+
+def drop_kept(t: Tick, dest):
+    """chronyd stopped answering since the kept list was collected: that
+    list is not current, so this snapshot has none (as a failed collection),
+    and the next tick collects."""
+    dest.reset()
+    dest.write(t.head[:-1] + b"[]")
+    t.prev_clients, t.client_dt, t.cache, t.static = {}, None, {}, {}
+    t.summary = _encoder(t, dest).finish()[0]
+    err = next((e for e in t.errors if e["report"] == "tracking"), None)
+    if err is not None:
+        t.errors.insert(0, dict(err, report="clients"))
+    t.kept = None
+    t.st.pop("clients_kept", None)
 
 
 def _counts_kept(counts):
@@ -578,7 +596,7 @@ def publish(t: Tick, dest, reports) -> bool:
 def clients_meta(t: Tick) -> dict:
     """data.json's optional keys on the client list's age and cadence."""
     ccfg = t.cfg["clients"]
-    at, seq = (t.now, t.seq) if t.collect else (t.kept["at"], t.kept["seq"])
+    at, seq = (t.kept["at"], t.kept["seq"]) if t.kept and not t.collect else (t.now, t.seq)
     return {
         "clients_collected_at": snapshot.rfc3339(at),
         "clients_seq": seq,
@@ -647,8 +665,8 @@ def remember_client_list(t: Tick):
             "cost": t.cost,
             "key": _clients_key(t),
         }
-    if t.clients_failed:
-        t.st["force_clients"] = True  # an empty list is never kept as the answer
+    if t.clients_failed or not _ok(t.errors, "clients"):
+        t.st["force_clients"] = True  # a list chronyd did not give is never kept as the answer
     dns.prune(t.cache, t.now, t.new_prev_clients)
     S.save(t.sdir, "prev", {"boot_id": t.boot_id, "since_boot": t.since_boot, "clients": t.new_prev_clients})
     if t.lookups is not None or not t.cache:

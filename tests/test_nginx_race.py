@@ -219,7 +219,8 @@ def test_nginx_t_is_clean_and_cli_prints_the_block(short_tmp):
         d.mkdir()
         port = H.free_port()
         site = d / "site.conf"
-        site.write_text(N.site_config(str(www), f"127.0.0.1:{port}", "_"))
+        # the poll log in the test's directory: `nginx -t` creates it, never the production one
+        site.write_text(N.site_config(str(www), f"127.0.0.1:{port}", "_", str(d / "poll.log")))
         conf = d / "nginx.conf"
         conf.write_text(H.wrapper_conf(str(d), str(site), http_extra=HOSTILE_HTTP if hostile else ""))
         r = H.check_config(str(conf), str(d) + "/")

@@ -226,3 +226,25 @@ def test_splice_gzip_segment_and_crc():
         assert W.Segment.from_gzip(b"not gzip at all", 3) is None
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_chronyd_gone_on_a_skipped_tick_shows_no_list(tmp_path, crowd):
+    """A list kept from before chronyd stopped answering is not shown as
+    current: that snapshot has none (and a clients error), as a failed
+    collection; the tick after chronyd is back collects."""
+    t = Ticks(tmp_path, crowd, budget_config(tmp_path / "c.toml", crowd))
+    t.tick()
+    kept, _ = t.tick()
+    assert kept["clients_seq"] < kept["seq"]
+    crowd.stop()
+    try:
+        run_build(t.out, socket=crowd.socket, state=t.state, config=t.cfg)
+        doc = validate(json.loads((t.out / "data.json").read_bytes()))
+        assert doc["clients"] == [] and doc["summary"]["clients"] == 0
+        assert "clients" in {e["report"] for e in doc["errors"]}
+        assert gzip.decompress((t.out / "data.json.gz").read_bytes()) == (t.out / "data.json").read_bytes()
+    finally:
+        crowd.start()
+    after, _ = t.tick()
+    assert after["clients_seq"] == after["seq"] and after["errors"] == []
+    populate(crowd, clients=kept["summary"]["clients"], limited=5, cmd=2)
