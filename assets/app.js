@@ -6,12 +6,14 @@
  *   clients.js   adopt the client model; sort + filter it into the view
  *   grid.js      draw the cards in view (windowed, keyed)
  *   verdict.js   the health verdict at the top
+ *   analytics.js the client population (numbers from the worker: model.js analyse())
  *   health.js    summary, synchronisation, sources, statistics, errors
  *   freshness.js how old the data is; the stale banner
  *
  * Every value from data.json enters the DOM through textContent or
  * attributes, never as markup.
  */
+import { renderAnalytics, startAnalytics } from "./analytics.js";
 import { adoptModel, hasData, listUnknown, model, setListUnknown } from "./clients.js";
 import { startControls } from "./controls.js";
 import { afterPaint, byId, root, setHidden, setText } from "./dom.js";
@@ -58,6 +60,9 @@ function applySnapshot(message) {
       clientsAsOf = isFinite(collected) ? collected : snapshotTime();
     }
     renderSummary(snapshot.summary);
+    const tAnalytics = performance.now();
+    renderAnalytics(message.analytics, snapshot);
+    message.analyticsMain = performance.now() - tAnalytics;
   }
   const oldCards = listUnknown && model.count > 0;
   root.classList.toggle("clients-stale", oldCards);
@@ -91,7 +96,7 @@ function onPoll(message) {
       const applied = performance.now(), seq = message.meta.seq, t = message.timings;
       afterPaint((painted) => {
         mark("cs:refresh-painted");
-        record(hooks.perf, { seq, worker: message.worker, fetch: t.fetch, parse: t.parse, build: t.build,
+        record(hooks.perf, { seq, worker: message.worker, fetch: t.fetch, parse: t.parse, build: t.build, analytics: t.analytics, analyticsMain: message.analyticsMain,
                              apply: applied - received, main: painted - received,
                              painted: t.parse + t.build + (painted - received), clients: model.count });
       });
@@ -105,5 +110,6 @@ function onPoll(message) {
 
 loadPrefs();
 startControls();
+startAnalytics(() => showClients(false));
 setInterval(updateFreshness, 1000);
 startPolling(onPoll);

@@ -11,6 +11,11 @@ export let model = { version: 0, count: 0, columns: {}, sameOrder: false, byKey:
 export let view = new Uint32Array(0); // model rows, in display order
 export let query = { text: "", cidr: null }; // the search as last understood
 
+/* "new in the last hour" (analytics.js): rows first seen at or after this
+   epoch second; null = no such filter */
+export let newSince = null;
+export function setNewSince(t) { newSince = t; }
+
 export function hasData() { return model.version > 0; }
 
 /* chronyd did not answer for the client list: the cards shown are the last
@@ -151,9 +156,11 @@ function matcher() {
   const cidr = text ? parseCidr(text) : null;
   query = { text, cidr };
   const wanted = prefs.status ? STATUSES.indexOf(prefs.status) : -1;
-  if (!text && wanted < 0) return null;
+  if (!text && wanted < 0 && newSince === null) return null;
   const { status, address, hostnameLower, family, ipv4, ipv6 } = model;
-  const statusOk = (i) => wanted < 0 || status[i] === wanted;
+  const since = newSince, firstSeen = model.columns.firstSeen;
+  const statusOk = since === null ? (i) => wanted < 0 || status[i] === wanted
+    : (i) => (wanted < 0 || status[i] === wanted) && firstSeen[i] >= since;
   if (!text) return statusOk;
   if (cidr) {
     if (cidr.bad) return () => false;
@@ -168,13 +175,13 @@ function matcher() {
     (address[i].includes(text) || (hostnameLower[i] !== null && hostnameLower[i].includes(text)));
 }
 
-let viewOf = { text: null, status: null, version: -1, order: null };
+let viewOf = { text: null, status: null, version: -1, order: null, since: null };
 
 export function computeView() {
   const order = sortedOrder();
   const text = prefs.query.trim().toLowerCase();
   // typing more characters only narrows the previous result (same data, same order)
-  const narrowing = viewOf.version === model.version && viewOf.order === order && viewOf.status === prefs.status &&
+  const narrowing = viewOf.version === model.version && viewOf.order === order && viewOf.status === prefs.status && viewOf.since === newSince &&
     viewOf.text && text.startsWith(viewOf.text) && !text.includes("/") && !viewOf.text.includes("/");
   const shown = matcher();
   if (!shown) view = order;
@@ -184,5 +191,5 @@ export function computeView() {
     for (let p = 0; p < from.length; p++) { const row = from[p]; if (shown(row)) out[k++] = row; }
     view = out.subarray(0, k);
   }
-  viewOf = { text, status: prefs.status, version: model.version, order };
+  viewOf = { text, status: prefs.status, version: model.version, order, since: newSince };
 }

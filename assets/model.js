@@ -7,7 +7,7 @@
 export const COLUMNS = ["ntpPackets", "ntpDrops", "ntpInterval", "ntpIntervalLimited", "ntpLastSeen",
   "cmdPackets", "cmdDrops", "cmdInterval", "cmdLastSeen",
   "ntsConnections", "ntsDrops", "ntsInterval", "ntsLastSeen",
-  "ntpRate", "dropRate", "lastSeen"];
+  "ntpRate", "dropRate", "lastSeen", "firstSeen"];
 
 /* What depends only on the address list; rebuilt (and sent) only when it changed. */
 export const ADDRESS_FIELDS = ["address", "cardKey", "family", "ipv4", "ipv6", "rank", "byAddress"];
@@ -166,6 +166,7 @@ export function buildModel(clients, previous) {
   const ntsState = m.ntsState = new Int8Array(count);
   const hostnameLower = m.hostnameLower = new Array(count);
   let hasNts = false, sameHosts = sameAddresses;
+  const firstSeenOf = new Map(); // most clients share a few first_seen texts: parse each once
   for (let i = 0; i < count; i++) {
     const row = rows[i];
     const s = STATUSES.indexOf(row.status);
@@ -195,12 +196,125 @@ export function buildModel(clients, previous) {
     }
     if (ntsState[i] >= 0) hasNts = true;
     c.lastSeen[i] = last;
+    const first = row.first_seen;
+    if (typeof first !== "string") c.firstSeen[i] = NaN;
+    else {
+      let t = firstSeenOf.get(first);
+      if (t === undefined) { t = Date.parse(first) / 1000; firstSeenOf.set(first, t); }
+      c.firstSeen[i] = t; // epoch seconds (NaN: unparsable)
+    }
   }
   m.hasNts = hasNts;
   m.hostChanged = !sameHosts || m.addressChanged;
   if (m.addressChanged) orderByAddress(m);
   else for (const name of ADDRESS_FIELDS) m[name] = previous[name];
   return m;
+}
+
+// ------------------------------------------------------------------ analytics
+const TOP = 5, MAX_GROUPS = 50;
+export const NEW_WINDOW_S = 3600; // "new in the last hour"
+
+/* the index of the first bound >= v (bounds.length: above the last) */
+function bucketOf(bounds, v) {
+  for (let j = 0; j < bounds.length; j++) if (v <= bounds[j]) return j;
+  return bounds.length;
+}
+
+/* rows with the TOP largest values (> 0, not NaN) of a column, largest first, ties by address */
+function topRows(m, column) {
+  const top = [];
+  for (let i = 0; i < m.count; i++) {
+    const v = column[i];
+    if (!(v > 0)) continue;
+    if (top.length === TOP && v <= column[top[TOP - 1]]) continue;
+    let p = top.length;
+    while (p > 0 && (column[top[p - 1]] < v || (column[top[p - 1]] === v && m.rank[top[p - 1]] > m.rank[i]))) p--;
+    top.splice(p, 0, i);
+    if (top.length > TOP) top.pop();
+  }
+  return top.map((i) => ({ key: m.cardKey[i], address: m.address[i], hostname: m.hostname[i], value: column[i] }));
+}
+
+function ipv4Text(n) { return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join("."); }
+
+/* 32 hex digits -> the shortest text (RFC 5952) */
+export function ipv6Text(hex) {
+  const groups = [];
+  for (let g = 0; g < 8; g++) groups.push(parseInt(hex.slice(g * 4, g * 4 + 4), 16).toString(16));
+  let best = -1, bestLen = 1;
+  for (let g = 0; g < 8;) {
+    if (groups[g] !== "0") { g++; continue; }
+    let e = g; while (e < 8 && groups[e] === "0") e++;
+    if (e - g > bestLen) { best = g; bestLen = e - g; }
+    g = e;
+  }
+  if (best < 0) return groups.join(":");
+  return groups.slice(0, best).join(":") + "::" + groups.slice(best + bestLen).join(":");
+}
+
+/* an IPv6 hex text cut to `bits` (the rest zero) */
+function ipv6Network(hex, bits) {
+  const full = bits >> 2, rest = bits & 3;
+  let out = hex.slice(0, full);
+  if (rest) out += ((parseInt(hex[full], 16) >> (4 - rest)) << (4 - rest)).toString(16);
+  return out.padEnd(32, "0");
+}
+
+/* The client-population section's numbers, from the model's columns:
+   histograms with chrony_exporter's buckets counted as metrics.py counts
+   them, NTP vs NTS-KE, top talkers and droppers, networks and new clients.
+   opts: {timeBuckets, dropBuckets, ipv4Prefix, ipv6Prefix}; now: the
+   snapshot's time (epoch s). */
+export function analyse(m, opts, now) {
+  const c = m.columns, n = m.count;
+  const tb = opts.timeBuckets, db = opts.dropBuckets;
+  const last = new Array(tb.length + 1).fill(0), interval = new Array(tb.length + 1).fill(0);
+  const drops = new Array(db.length + 1).fill(0);
+  const v4bits = opts.ipv4Prefix, v6bits = opts.ipv6Prefix;
+  const v4div = 2 ** (32 - v4bits);
+  const groups4 = new Map(), groups6 = new Map();
+  let ntsClients = 0, ntpOnly = 0, newCount = 0;
+  const since = now - NEW_WINDOW_S;
+  for (let i = 0; i < n; i++) {
+    const packets = c.ntpPackets[i], d = c.ntpDrops[i];
+    if (packets > 0) {
+      const ls = c.ntpLastSeen[i], iv = c.ntpInterval[i];
+      if (ls === ls) last[bucketOf(tb, ls)]++;
+      if (iv === iv) interval[bucketOf(tb, iv)]++;
+    }
+    if (packets > 0 || d > 0) drops[bucketOf(db, d)]++;
+    if (m.ntsState[i] >= 0) { if (c.ntsConnections[i] > 0) ntsClients++; else if (packets > 0) ntpOnly++; }
+    if (c.firstSeen[i] >= since) newCount++;
+    const f = m.family[i];
+    let g;
+    if (f === 4) {
+      const key = Math.floor(m.ipv4[i] / v4div);
+      g = groups4.get(key);
+      if (!g) { g = { family: 4, key, count: 0, packets: 0, drops: 0, worst: 0 }; groups4.set(key, g); }
+    } else if (f === 6) {
+      const key = ipv6Network(m.ipv6[i], v6bits);
+      g = groups6.get(key);
+      if (!g) { g = { family: 6, key, count: 0, packets: 0, drops: 0, worst: 0 }; groups6.set(key, g); }
+    } else continue;
+    g.count++;
+    if (packets === packets) g.packets += packets;
+    if (d === d) g.drops += d;
+    if (m.status[i] > g.worst) g.worst = m.status[i];
+  }
+  const all = [...groups4.values(), ...groups6.values()];
+  all.sort((a, b) => b.count - a.count || b.drops - a.drops || (a.family - b.family) ||
+    (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const networks = all.slice(0, MAX_GROUPS).map((g) => ({
+    cidr: (g.family === 4 ? ipv4Text(g.key * v4div) + "/" + v4bits : ipv6Text(g.key) + "/" + v6bits),
+    count: g.count, packets: g.packets, drops: g.drops, worst: STATUSES[g.worst] }));
+  return {
+    histograms: { last, interval, drops },
+    nts: m.hasNts ? { nts: ntsClients, ntpOnly } : null,
+    talkers: topRows(m, c.ntpRate), droppers: topRows(m, c.ntpDrops),
+    networks, networkCount: all.length, newCount,
+    hasFirstSeen: n > 0 && c.firstSeen.some((t) => t === t),
+  };
 }
 
 /* Everything of data.json but the client list. */
@@ -273,17 +387,23 @@ export async function fetchSnapshot(url, timeoutMs) {
 export function snapshotLoader() {
   let previous = null, previousSeq = null, previousClientsSeq = null, whole = false;
 
-  function adopt(message, clients, tParsed, seq, clientsSeq) {
+  /* meta: the snapshot (data.json or live.json) that named this list */
+  function adopt(message, clients, tParsed, meta, analytics) {
     const model = buildModel(clients, previous);
-    previousSeq = seq;
-    previousClientsSeq = clientsSeq;
+    previousSeq = meta.seq;
+    previousClientsSeq = typeof meta.clients_seq === "number" ? meta.clients_seq : null;
     previous = { count: model.count, hostname: model.hostname, hostnameLower: model.hostnameLower };
     for (const name of ADDRESS_FIELDS) previous[name] = model[name];
     message.timings.build = performance.now() - tParsed;
+    if (analytics) {
+      const tBuilt = performance.now(), now = Date.parse(meta.generated_at) / 1000;
+      message.analytics = analyse(model, analytics, now === now ? now : Date.now() / 1000);
+      message.timings.analytics = performance.now() - tBuilt;
+    }
     return Object.assign(message, model);
   }
 
-  async function loadWhole(urls, timeoutMs, t0) {
+  async function loadWhole(urls, timeoutMs, t0, analytics) {
     const { json, date, tResponse, tParsed } = await fetchSnapshot(urls.whole, timeoutMs);
     const timings = { fetch: tResponse - t0, parse: tParsed - tResponse, build: 0 };
     const message = { ok: true, date, meta: snapshotMeta(json), same: false, clientsSame: false, timings };
@@ -291,20 +411,21 @@ export function snapshotLoader() {
       message.same = message.clientsSame = true;
       return message;
     }
-    return adopt(message, json.clients, tParsed, json.seq, typeof json.clients_seq === "number" ? json.clients_seq : null);
+    return adopt(message, json.clients, tParsed, json, analytics);
   }
 
   return {
-    async load(urls, timeoutMs) {
+    /* analytics: analyse()'s opts, or absent for none */
+    async load(urls, timeoutMs, analytics) {
       const t0 = performance.now();
-      if (whole) return loadWhole(urls, timeoutMs, t0);
+      if (whole) return loadWhole(urls, timeoutMs, t0, analytics);
       let live;
       try {
         live = await fetchJSON(urls.live, timeoutMs);
       } catch (e) {
         if (e.status !== 404 || previous) throw e;
         whole = true; // no live.json here: data.json it is, for good
-        return loadWhole(urls, timeoutMs, t0);
+        return loadWhole(urls, timeoutMs, t0, analytics);
       }
       checkObject(live.json, "live.json");
       const meta = live.json, clientsSeq = meta.clients_seq;
@@ -323,13 +444,13 @@ export function snapshotLoader() {
         list = await fetchJSON(new URL("clients-" + clientsSeq + ".json", urls.live).href, timeoutMs, "no-cache");
       } catch (e) {
         // none (output.gzip off) or already replaced by two newer ones: data.json has it all
-        if (e.status === 404) return loadWhole(urls, timeoutMs, t0);
+        if (e.status === 404) return loadWhole(urls, timeoutMs, t0, analytics);
         throw e;
       }
       if (!Array.isArray(list.json)) throw failure("other", "clients-" + clientsSeq + ".json is not a list");
       timings.fetch += list.tResponse - t1;
       timings.parse += list.tParsed - list.tResponse;
-      return adopt(message, list.json, list.tParsed, meta.seq, clientsSeq);
+      return adopt(message, list.json, list.tParsed, meta, analytics);
     },
   };
 }

@@ -6,7 +6,7 @@
  */
 import { hooks } from "./hooks.js";
 import { snapshotLoader } from "./model.js";
-import { pageSetting } from "./settings.js";
+import { analyticsOptions, pageSetting } from "./settings.js";
 
 // the delay between polls stays in what setTimeout can wait (2^31 ms), and
 // never so short that the page polls in a tight loop
@@ -74,11 +74,11 @@ function poll() {
       stopWorker(); // its model goes with it: the next worker starts fresh
       finish({ id, ok: false, kind: "timeout" });
     }, fetchTimeoutMs + WATCHDOG_EXTRA_MS);
-    worker.postMessage({ id, urls: URLS, timeoutMs: fetchTimeoutMs });
+    worker.postMessage({ id, urls: URLS, timeoutMs: fetchTimeoutMs, analytics: analyticsOptions });
     return;
   }
   localLoader = localLoader || snapshotLoader();
-  localLoader.load(URLS, fetchTimeoutMs).then((message) => finish(Object.assign(message, { id })),
+  localLoader.load(URLS, fetchTimeoutMs, analyticsOptions).then((message) => finish(Object.assign(message, { id })),
     (e) => finish({ id, ok: false, kind: e.kind || "other", message: e.message || String(e) }));
 }
 

@@ -26,9 +26,9 @@ function transferable(message) {
 }
 
 self.onmessage = async (event) => {
-  const { id, urls, timeoutMs } = event.data;
+  const { id, urls, timeoutMs, analytics } = event.data;
   try {
-    const message = await loader.load(urls, timeoutMs);
+    const message = await loader.load(urls, timeoutMs, analytics);
     message.id = id;
     self.postMessage(message, transferable(message));
   } catch (e) {

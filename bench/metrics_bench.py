@@ -26,14 +26,16 @@ from snapshot_bench import REPO, Sandbox, Variant, emit, measure, med, packets_p
 CONFIGS = {"on": "[metrics]\nenabled = true\n", "off": "[metrics]\nenabled = false\n"}
 
 
-def bench_size(n, runs, counts):
+def bench_size(n, runs, counts, configs=CONFIGS, product="metrics"):
+    """CPU of the 'on' and 'off' configs, interleaved; `product` is the web
+    root's file or directory that exists only with 'on'."""
     tmp = Path(tempfile.mkdtemp(prefix="cs-m", dir="/tmp"))
     tree = Variant("tree", REPO)
     try:
         with Sandbox(tmp / "c", ipv6=False) as sb:
             send_traffic(sb, n, counts)
             builds = {}
-            for name, extra in CONFIGS.items():
+            for name, extra in configs.items():
                 cfg = tmp / f"{name}.toml"
                 cfg.write_text("[dns]\nenabled = false\n[chrony]\nclients_deadline_s = 30\n" + extra)
                 tree.name = name  # its own web root and state directory
@@ -45,14 +47,15 @@ def bench_size(n, runs, counts):
             for i in range(runs):
                 for name in ("on", "off") if i % 2 == 0 else ("off", "on"):
                     rows[name].append(measure(builds[name], tree.env)[0])
-            assert (tmp / "on" / "www" / "metrics").exists() and not (tmp / "off" / "www" / "metrics").exists()
+            assert (tmp / "on" / "www" / product).exists() and not (tmp / "off" / "www" / product).exists()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     paired = med([a / b for a, b in zip(rows["on"], rows["off"], strict=True)])
     return {"n": n, "runs": runs, "on": med(rows["on"]) * 1000, "off": med(rows["off"]) * 1000, "paired": paired}
 
 
-def main():
+def main(configs=CONFIGS, product="metrics", script="bench/metrics_bench.py", note=""):
+    """The command line and the table, for `product` ('metrics', or what calls this)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--runs", type=int, default=21)
@@ -61,15 +64,16 @@ def main():
     a = ap.parse_args()
     counts = packets_per_client(a.packets)
     lines = [
-        f"Command: `{' '.join(['python', 'bench/metrics_bench.py'] + sys.argv[1:])}`  ",
+        f"Command: `{' '.join(['python', script] + sys.argv[1:])}`  ",
         f"Machine: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, "
-        f"medians of {a.runs} interleaved runs, {a.packets} NTP request(s) per client.",
+        f"medians of {a.runs} interleaved runs, {a.packets} NTP request(s) per client.{note}",
         "",
-        "| clients | CPU, metrics off | CPU, metrics on | on / off (medians) | on / off (median of per-run ratios) |",
+        f"| clients | CPU, {product} off | CPU, {product} on | on / off (medians) "
+        "| on / off (median of per-run ratios) |",
         "|---:|---:|---:|---:|---:|",
     ]
     for n in [int(x) for x in a.sizes.split(",")]:
-        r = bench_size(n, a.runs, counts)
+        r = bench_size(n, a.runs, counts, configs, product)
         lines.append(
             f"| {n:,} | {r['off']:.1f} ms | {r['on']:.1f} ms | **{r['on'] / r['off']:.3f}** | **{r['paired']:.3f}** |"
         )

@@ -10,7 +10,19 @@ import os
 import sys
 import time
 
-from chrony_snap import cadence, clients, collect as C, config, dns, health, metrics, snapshot, state as S
+from chrony_snap import (
+    cadence,
+    clientlog,
+    clients,
+    collect as C,
+    config,
+    dns,
+    firstseen,
+    health,
+    metrics,
+    snapshot,
+    state as S,
+)
 from chrony_snap.writer import Segment, StreamingFile, atomic_write, prepare as prepare_file, remove_stale_temps
 
 PARTS_DIR = "data.json.d"  # the page's parts of data.json: live.json, clients-SEQ.json
@@ -61,6 +73,7 @@ def tick(t0, out, sdir, config_path, chronyc, socket, render_page, cancelled) ->
             reports = read_reports(t, results)
             finish_clients(t, results, reports, encoder, dest)
             judge_health(t, reports)
+            record_history(t, reports)
             with write_metrics(t, reports) as pending:
                 if not publish(t, dest, reports):
                     return 0 if t.cancelled() else 1
@@ -196,6 +209,10 @@ def _checked_state(raw: dict) -> dict:
     active = raw.get("active_errors")
     if active.__class__ is dict:
         st["active_errors"] = {k: v for k, v in active.items() if k.__class__ is str and v.__class__ is str}
+    if raw.get("history_obs").__class__ is dict:
+        st["history_obs"] = raw["history_obs"]  # only compared with, never trusted further
+    if raw.get("clientlog_cache").__class__ is dict:
+        st["clientlog_cache"] = raw["clientlog_cache"]  # checked by clientlog.capacity
     if raw.get("page_failed").__class__ is str:
         st["page_failed"] = raw["page_failed"]
     ss = raw.get("ss_prev")
@@ -281,8 +298,9 @@ def prepare(t: Tick):
     t.errors = []
     t.seq = max(t.st["seq"], S.seq_from_snapshot(t.data_json, log)) + 1
     t.lookups = None
+    t.first_seen, t.now_member, t.first_seen_was = None, None, (None, 0)
     if not t.collect:
-        return
+        return  # the kept list carries its clients' first_seen; firstseen.bin stays as it is
     # a collection: per-client rates over the real interval since the last one
     prev = S.load(t.sdir, "prev", log)
     t.client_dt = _dt(t, prev.get("boot_id"), prev.get("since_boot"))
@@ -295,6 +313,9 @@ def prepare(t: Tick):
         t.static, err = dns.load_names(dcfg["names_file"], t.sdir, log)
         if err is not None:
             t.errors.append(err)
+    t.first_seen = firstseen.load(t.sdir, log)
+    t.first_seen_was = t.first_seen, len(t.first_seen or ())  # saved again only when it changed
+    t.now_member = firstseen.member(firstseen.rfc3339(t.now))
     t.lookups = dns.start(t.cache, t.prev_clients.keys(), t.now, dcfg, t.st.get("dns_backoff", 0.0), t.static)
 
 
@@ -332,7 +353,16 @@ def _encoder(t, dest, nts=None):
     m = t.cfg["metrics"]
     t.counts = metrics.ClientCounts(m["top_clients"]) if m["enabled"] else None
     return clients.ClientEncoder(
-        nts, t.prev_clients, t.client_dt, t.cfg["status"], t.cache, t.static, dest.write, t.counts
+        nts,
+        t.prev_clients,
+        t.client_dt,
+        t.cfg["status"],
+        t.cache,
+        t.static,
+        dest.write,
+        t.counts,
+        t.first_seen,
+        t.now_member,
     )
 
 
@@ -393,8 +423,10 @@ def finish_clients(t: Tick, results, reports, encoder, dest):
     if not t.collect:
         if t.reachable is False:
             drop_kept(t, dest)
+            t.client_log = None
         else:
             reuse_kept(t)
+            t.client_log = client_log_use(t)
         return
     t.clients_failed = _failed(results["clients"])
     if t.clients_failed:
@@ -409,6 +441,12 @@ def finish_clients(t: Tick, results, reports, encoder, dest):
     dest.write(b"]")
     t.raw_size = dest.size_since_segment()
     t.segment = dest.end_segment()
+    listed = not t.clients_failed and _ok(t.errors, "clients")
+    if listed:  # a failed call lists no client: that forgets none of them
+        t.first_seen = encoder.first_seen
+    elif t.first_seen is not None:
+        t.first_seen = firstseen.load(t.sdir, log)  # not what a failed or partial list added to it
+    t.client_log = client_log_use(t) if listed else None
     if problems:
         t.errors.append(C.garbage_error("clients", problems))
     reports.pop("clients", None)
@@ -468,6 +506,13 @@ def _counts_kept(counts):
     return (dict(counts.last), dict(counts.interval), dict(counts.drops), counts.idle, counts.nts, counts.top_n, top)
 
 
+def client_log_use(t: Tick) -> dict:
+    """chronyd's client log: "N of M records" (clientlog.py; the conf is read
+    only when it changed)."""
+    cap, source, t.st["clientlog_cache"] = clientlog.capacity(t.ch, t.st.get("clientlog_cache"))
+    return clientlog.summary(t.summary["clients"], cap, source)
+
+
 def judge_health(t: Tick, reports):
     """The counters' rates and the health verdict from this tick's reports.
     A chronyd that restarted or stopped answering since the kept client list
@@ -483,7 +528,73 @@ def judge_health(t: Tick, reports):
         serverstats=t.serverstats,
         serverstats_rate=t.ss_rate,
         thresholds=t.cfg["health"],
+        client_log=t.client_log,
     )
+
+
+_HISTORY_HINT = (
+    "Check that chrony-snap's user may write the history directory ([history] dir, default STATE/history) "
+    "and that its file system is not full; data.json is written all the same."
+)
+
+
+def record_history(t: Tick, reports):
+    """[history]: this tick's series into the ring file (O(1)), what changed
+    into the events log.  Off: not even imported.  A failure is an `errors`
+    entry (logged once by remember_state); it never costs data.json."""
+    t.history = None
+    if not t.cfg["history"]["enabled"]:
+        return
+    from chrony_snap import history as H
+
+    hdir = H.directory(t.cfg, t.sdir)
+    if hdir is None:
+        t.errors.append(C._err("history", "no usable state directory: running without history", "state", _HISTORY_HINT))
+        return
+    tracking, sources = reports.get("tracking"), reports.get("sources")
+    clients_ok = _ok(t.errors, "clients")
+    new = None
+    if t.collect and clients_ok and t.client_dt is not None:  # new since the last collection
+        new = len(t.new_prev_clients.keys() - t.prev_clients.keys())
+    try:
+        os.makedirs(hdir, mode=0o750, exist_ok=True)
+        with H.Ring.open(os.path.join(hdir, "history.bin"), H.Layout(H.tiers_of(t.cfg)), log) as ring:
+            pos = ring.position(t.boot_id, t.since_boot, t.now)
+            if H.assign_sources(ring.sources, sources):
+                ring.write_sources()
+            summary = t.summary if clients_ok else None
+            ring.append(pos, H.values(tracking, t.ss_rate, summary, new, sources, ring.sources))
+        obs = H.observe(t.reachable, tracking, sources, t.ss_rate, summary, t.health)
+        events = H.changes(t.st.get("history_obs"), obs, t.now)
+        t.st["history_obs"] = H.keep_unknown(t.st.get("history_obs"), obs)
+        published = os.path.join(t.out, "history", "events.json")
+        if events or not os.path.exists(published):
+            _publish_events(t, hdir, published, events, H.MAX_EVENTS)
+    except OSError as e:
+        code = "disk_full" if H.is_disk_full(e) else "write"
+        t.errors.append(C._err("history", f"cannot write history in {hdir}: {e.strerror or e}", code, _HISTORY_HINT))
+        return
+    t.history = {
+        "events": "history/events.json",
+        "position": pos,
+        "tiers": [{"name": n, "step_s": step, "span_s": step * slots} for n, step, slots, _, _ in ring.layout.tiers],
+    }
+
+
+def _publish_events(t: Tick, hdir, published, new, limit):
+    """The events log (bounded, oldest dropped) in the state directory, and
+    its JSON for the page and tools in the web root (atomic, never torn)."""
+    from chrony_snap.jsonenc import dumps
+    from chrony_snap.writer import atomic_write
+
+    events = S.load(hdir, "events", log).get("events")
+    events = (events if events.__class__ is list else []) + new
+    events = events[-limit:]
+    if new:
+        S.save(hdir, "events", {"events": events})
+    os.makedirs(os.path.dirname(published), exist_ok=True)
+    shown = [{**e, "time": snapshot.rfc3339(e["t"])} for e in events]
+    atomic_write(published, dumps({"schema_version": 1, "events": shown}).encode("utf-8"))
 
 
 class PendingFiles:
@@ -572,6 +683,8 @@ def publish(t: Tick, dest, reports) -> bool:
         errors=t.errors,
         duration_ms=t.duration_ms,
         ss_rate=t.ss_rate,
+        history=t.history,
+        client_log=t.client_log,
         clients_meta=clients_meta(t),
     )
     dest.write(tail[1:])  # its "]" is the kept list's own
@@ -669,6 +782,9 @@ def remember_client_list(t: Tick):
         t.st["force_clients"] = True  # a list chronyd did not give is never kept as the answer
     dns.prune(t.cache, t.now, t.new_prev_clients)
     S.save(t.sdir, "prev", {"boot_id": t.boot_id, "since_boot": t.since_boot, "clients": t.new_prev_clients})
+    was, n = t.first_seen_was
+    if t.first_seen is not None and (t.first_seen is not was or len(t.first_seen) != n):
+        firstseen.save(t.sdir, t.first_seen)
     if t.lookups is not None or not t.cache:
         S.save(t.sdir, "dns", t.cache)
 

@@ -17,6 +17,7 @@ commands:
   demo          run a private chronyd with synthetic clients, the snapshot loop and
                 nginx on 127.0.0.1, until Ctrl-C
   schema        print the path of the data.json JSON Schema
+  history export  print the history (trends) kept by build, as CSV or JSON
 
 run 'chrony-snap COMMAND --help' for the options of a command.
 """
@@ -64,6 +65,7 @@ COMMANDS = {
         {
             "--port": ("port", int, "PORT", "HTTP port on 127.0.0.1 (default 8080)"),
             "--clients": ("clients", int, "N", "synthetic NTP clients (default 300)"),
+            "--flap-s": ("flap_s", int, "S", "one upstream is stopped, then started, every S seconds (default 60)"),
             "--dir": (
                 "dir",
                 str,
@@ -74,6 +76,17 @@ COMMANDS = {
         [],
     ),
     "schema": ({}, []),
+    "history export": (
+        {
+            "--since": ("since", str, "TIME", "from (epoch s, RFC 3339 UTC, now, -N[smhd]; default -1h)"),
+            "--until": ("until", str, "TIME", "to (same forms; default now)"),
+            "--tier": ("tier", str, "TIER", "1s, 1m, 1h or auto: the finest that holds --since (default)"),
+            "--format": ("format", str, "FMT", "csv (default) or json"),
+            "--config": COMMON["--config"],
+            "--state": COMMON["--state"],
+        },
+        [],
+    ),
 }
 
 
@@ -90,6 +103,8 @@ def parse_args(argv):
         print(f"chrony-snap {__version__}")
         raise SystemExit(0)
     cmd = argv[0]
+    if cmd == "history" and argv[1:2] == ["export"]:  # the one command with a sub-command
+        cmd, argv = "history export", [None] + argv[2:]
     if cmd not in COMMANDS:
         raise UsageError(f"chrony-snap: unknown command {cmd!r}\n\n{USAGE}")
     spec, required = COMMANDS[cmd]
@@ -170,7 +185,11 @@ def main(argv=None):
     if cmd == "demo":
         from chrony_snap.demo import demo
 
-        return demo(port=o["port"] or 8080, clients=o["clients"] or 300, workdir=o["dir"])
+        return demo(port=o["port"] or 8080, clients=o["clients"] or 300, workdir=o["dir"], flap_s=o["flap_s"] or 60)
+    if cmd == "history export":
+        from chrony_snap.history_export import main as export
+
+        return export(o["config_path"], o["state_dir"], o["since"], o["until"], o["tier"], o["format"])
     if cmd == "schema":
         from chrony_snap.schema import SCHEMA_PATH
 

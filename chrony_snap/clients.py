@@ -120,8 +120,12 @@ class ClientEncoder:
     (feed_bytes) so that most of the work overlaps chronyc's own run on a
     large client list.  The status rule is classify() inlined."""
 
-    def __init__(self, nts, prev, dt, rule, names, static, sink, counts=None):
+    def __init__(self, nts, prev, dt, rule, names, static, sink, counts=None, first_seen=None, now_member=None):
         self.nts, self.prev, self.dt, self.rule = nts, prev, dt, rule
+        # firstseen.py's map ({address: its JSON member}), updated in place with the
+        # newcomers (now_member), pruned in finish() when chronyd forgot some
+        self.first_seen, self.now_member = first_seen, now_member
+        self.unkeyed = []  # listed clients missing from new_prev (counters beyond PACK)
         self.hist = counts  # a metrics.ClientCounts when metrics are on
         self.names, self.static = names, static
         self.sink = sink  # gets the clients' UTF-8 JSON, batch by batch, comma-separated
@@ -184,6 +188,10 @@ class ClientEncoder:
             h_last, h_int, h_drops, top = hist.last, hist.interval, hist.drops, hist.top
             h_nts, h_idle, top_n = hist.nts, hist.idle, hist.top_n
         no_rate = '{"ntp_pps":null,"drop_pps":null}'
+        first_seen = self.first_seen
+        get_first = first_seen.get if first_seen is not None else None
+        now_member = self.now_member
+        first = ""
         for line in text.splitlines():
             # THE row check (clients -k rows go through it too: parse_nts)
             try:
@@ -242,6 +250,7 @@ class ClientEncoder:
                 new_prev[a] = key
             else:
                 key = _NO_KEY  # beyond what chronyd counts: no rate next tick
+                self.unkeyed.append(a)
             p = get_prev(a)
             if p == key:
                 rate = zero_rate
@@ -294,9 +303,13 @@ class ClientEncoder:
                 if hist is not None and k is not None and k[0]:
                     h_nts += 1
                 cmd += _nts_json(k)
+            if get_first is not None:
+                first = get_first(a)
+                if first is None:
+                    first_seen[a] = first = now_member
             append(
                 f'{{"address":"{a}","hostname":{host},{fs},"ntp":{{"packets":{n},"drops":{d},'
-                f'"interval_s":{i},"interval_limited_s":{il},"last_seen_s":{last}}}{cmd},"rate":{rate}}}'
+                f'"interval_s":{i},"interval_limited_s":{il},"last_seen_s":{last}}}{cmd},"rate":{rate}{first}}}'
             )
         self.counts = [n_warn, n_crit, v6, active, tot_n, tot_d, tot_c]
         self.tot_cd = tot_cd
@@ -318,6 +331,11 @@ class ClientEncoder:
 
     def finish(self):
         self.finish_input()
+        seen = self.first_seen
+        if seen is not None and len(seen) > len(self.new_prev) + len(self.unkeyed):
+            # chronyd forgot some clients (every listed one is in `seen` now): forget them too
+            listed = self.new_prev.keys() | self.unkeyed
+            self.first_seen = {a: m for a, m in seen.items() if a in listed}
         count = self.n
         n_warn, n_crit, v6, active, tot_n, tot_d, tot_c = self.counts
         have_rate = self.dt is not None

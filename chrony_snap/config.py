@@ -21,6 +21,8 @@ SCHEMA = {
         "reports_deadline_s": (0.8, "float", (0.05, 30)),
         "clients_deadline_s": (5.0, "float", (0.1, 120)),
         "nts_ke": (False, "bool", None),
+        "conf": ("/etc/chrony/chrony.conf", "str", None),  # read for clientloglimit (clientlog.py)
+        "client_log_capacity": (0, "int", (0, 1 << 40)),  # records; 0 = from conf
     },
     "status": {
         "preset": ("default", "enum", ("default", "legacy")),
@@ -63,6 +65,8 @@ SCHEMA = {
         "fetch_timeout_s": (5.0, "float", (0.5, 120)),
         "templates_dir": ("", "str", None),
         "assets_dir": ("", "str", None),
+        "ipv4_prefix": (24, "int", (1, 32)),  # the page's network groups
+        "ipv6_prefix": (48, "int", (1, 128)),
     },
     # the health verdict's thresholds (chrony_snap/health.py)
     "health": {
@@ -71,6 +75,14 @@ SCHEMA = {
         "max_error_degraded_s": (0.1, "float", (0.0, 1e9)),
         "ntp_drop_share_degraded": (0.1, "float", (0.0, 1.0)),
         "ntp_drop_min_pps": (1.0, "float", (0.0, 1e9)),
+    },
+    # trends kept in ring files (chrony_snap/history.py); the spans fix the file's size
+    "history": {
+        "enabled": (True, "bool", None),
+        "dir": ("", "str", None),
+        "span_1s_hours": (24, "int", (1, 24 * 7)),
+        "span_1m_days": (90, "int", (1, 3650)),
+        "span_1h_years": (5, "int", (1, 50)),
     },
 }
 

@@ -38,6 +38,11 @@ def _seconds(v: float) -> str:
     return f"{v * 1e6:.3g} µs"
 
 
+def max_clock_error(tracking) -> float:
+    """chrony's FAQ: the largest error of the clock = |last offset| + root dispersion + root delay / 2."""
+    return abs(tracking["last_offset_s"]) + tracking["root_dispersion_s"] + tracking["root_delay_s"] / 2
+
+
 def synchronisation(tracking, th) -> list:
     """not_synchronised, leap_not_normal, offset_high, max_error_high."""
     if tracking is None:
@@ -80,8 +85,7 @@ def synchronisation(tracking, th) -> list:
                 )
             )
             break
-    # chrony FAQ: the largest error of the clock = |last offset| + root dispersion + root delay / 2
-    max_error = abs(tracking["last_offset_s"]) + tracking["root_dispersion_s"] + tracking["root_delay_s"] / 2
+    max_error = max_clock_error(tracking)
     if max_error > th["max_error_degraded_s"]:
         out.append(
             _reason(
@@ -183,8 +187,26 @@ def server_load(serverstats, rate, th) -> list:
     return out
 
 
-def verdict(*, reachable, tracking, sources, serverstats, serverstats_rate, thresholds) -> dict:
-    """data.json's `health`: {status, reasons}."""
+def log_capacity(client_log, reasons) -> list:
+    """client_log_full also when the client count is at chronyd's client-log
+    capacity (clientlog.py), unless the rate rule said it already."""
+    if not client_log or not client_log.get("full") or any(r["code"] == "client_log_full" for r in reasons):
+        return []
+    n, cap = client_log["records"], client_log["capacity"]
+    return [
+        _reason(
+            "degraded",
+            "client_log_full",
+            f"chronyd's client log is full ({n} of {cap} records): it forgets clients to make room for new ones, "
+            "so the client list and counts are incomplete. Raise clientloglimit in chrony.conf.",
+            n,
+            cap,
+        )
+    ]
+
+
+def verdict(*, reachable, tracking, sources, serverstats, serverstats_rate, thresholds, client_log=None) -> dict:
+    """data.json's `health`: {status, reasons}.  client_log: clientlog.summary() or None."""
     if not reachable:
         reasons = [
             _reason(
@@ -200,6 +222,7 @@ def verdict(*, reachable, tracking, sources, serverstats, serverstats_rate, thre
             + selection(tracking, sources)
             + server_load(serverstats, serverstats_rate, thresholds)
         )
+        reasons += log_capacity(client_log, reasons)
     worst = max((_RANK[r["severity"]] for r in reasons), default=0)
     status = ("ok", "degraded", "unknown", "critical")[worst]
     return {"status": status, "reasons": sorted(reasons, key=lambda r: -_RANK[r["severity"]])}

@@ -10,6 +10,7 @@ made-up zeros); a value that is not finite is left out.  README.md
 """
 
 from chrony_snap import __version__
+from chrony_snap.health import max_clock_error
 
 # chrony_exporter's clients.go buckets: seconds (last seen, NTP interval), and drops
 TIME_BUCKETS = (1, 5, 30, 60, 300, 1800, 3600, 21600, 86400)
@@ -172,11 +173,6 @@ def _buckets(counts: dict, bounds, convert):
         run += n
         out.append((b, run))
     return out, count, total
-
-
-def max_clock_error(tr):
-    """chrony's FAQ: |last offset| + root dispersion + root delay / 2."""
-    return abs(tr["last_offset_s"]) + tr["root_dispersion_s"] + tr["root_delay_s"] / 2
 
 
 def render(*, up, reports, summary, counts, nts_ke, errors, now, duration_s, chrony_version) -> str:

@@ -247,6 +247,15 @@ server {{
 {_headers(h8, "no-cache")}
     }}
 
+    # history/events.json: the events log, replaced by rename(2) when an event
+    # happens; read whole, like data.json.
+    location /history/ {{
+        open_file_cache off;
+        etag off;
+        if_modified_since off;
+{_headers(h8, "no-cache")}
+    }}
+
     # assets/HASH/NAME: a changed asset gets a new directory (HASH is over all of them).
     location /assets/ {{
         open_file_cache off;

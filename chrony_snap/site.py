@@ -253,6 +253,8 @@ def _write_stamp(out: str, key, files):
 def _render_template(templates, assets, urls, page_cfg, host) -> str:
     import jinja2
 
+    from chrony_snap import metrics
+
     def asset(name: str) -> str:
         try:
             return urls[name]
@@ -274,6 +276,9 @@ def _render_template(templates, assets, urls, page_cfg, host) -> str:
             version=__version__,
             refresh_ms=int(page_cfg["refresh_s"] * 1000),
             csp=_meta_csp(),
+            # the page's histograms use /metrics' buckets, so the numbers match
+            time_buckets=",".join(map(str, metrics.TIME_BUCKETS)),
+            drop_buckets=",".join(map(str, metrics.DROP_BUCKETS)),
         )
     except OSError:
         raise  # a template file unreadable now: may pass

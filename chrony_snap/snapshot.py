@@ -5,6 +5,7 @@ clients.py encodes). Pure: no I/O.
 import time
 
 from chrony_snap import SCHEMA_VERSION, __version__, fields as F
+from chrony_snap.health import max_clock_error
 from chrony_snap.jsonenc import dumps
 
 
@@ -46,10 +47,26 @@ def head_bytes(*, seq, now_wall, host, cfg):
     return dumps(top)[:-1].encode("utf-8") + b',"clients":['
 
 
-def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, health=None, clients_meta=None):
-    """The rest of data.json, after the clients array (`health`,
-    `clients_meta` left out when None)."""
+def tail_bytes(
+    *,
+    cfg,
+    chrony,
+    reports,
+    summary,
+    errors,
+    duration_ms,
+    ss_rate,
+    health=None,
+    history=None,
+    client_log=None,
+    clients_meta=None,
+):
+    """The rest of data.json, after the clients array (`health`, `history`,
+    `client_log` and `clients_meta` left out when None)."""
     st = cfg["status"]
+    tracking = reports.get("tracking")
+    if tracking is not None:
+        tracking = {**tracking, "max_clock_error_s": max_clock_error(tracking)}
     rest = {
         "duration_ms": duration_ms,
         "chrony": chrony,
@@ -60,7 +77,7 @@ def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, h
             "critical_drop_ratio": st["critical_drop_ratio"],
         },
         "summary": summary,
-        "tracking": reports.get("tracking"),
+        "tracking": tracking,
         "sources": reports.get("sources"),
         "sourcestats": reports.get("sourcestats"),
         "serverstats": reports.get("serverstats"),
@@ -70,6 +87,10 @@ def tail_bytes(*, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, h
     }
     if health is not None:
         rest["health"] = health
+    if history is not None:
+        rest["history"] = history
+    if client_log is not None:
+        rest["client_log"] = client_log
     if clients_meta is not None:
         rest.update(clients_meta)
     return b"]," + dumps(rest)[1:].encode("utf-8")

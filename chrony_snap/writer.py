@@ -61,11 +61,14 @@ def remove_stale_temps(directory: str):
             pass
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644, fsync: bool = False):
+def atomic_write(path: str, data: bytes, mode: int = 0o644, fsync: bool = False, size: int | None = None):
+    """``size``: extend the file to this many bytes (sparse) before the rename."""
     tmp, fd = _create_temp(path, mode)
     try:
         try:
             _write_all(fd, data)
+            if size is not None:
+                os.ftruncate(fd, size)
             if fsync:
                 os.fsync(fd)
         finally:

@@ -270,8 +270,8 @@ def test_csp_matches_the_page(tmp_path):
     # browser tests run behind this block too: tests/conftest.py)
     site = N.site_config("/srv/www")
     sent = re.findall(r'add_header Content-Security-Policy "([^"]*)" always;', site)
-    # server, data.json, live.json, client lists, metrics, assets, / and index.html
-    assert len(sent) == site.count("Content-Security-Policy") == 8 and set(sent) == {N.CSP}
+    # server, data.json, live.json, client lists, metrics, history/, assets, / and index.html
+    assert len(sent) == site.count("Content-Security-Policy") == 9 and set(sent) == {N.CSP}
 
 
 def test_headers_no_304_gzip_static_and_dot_files(busy, short_tmp):

@@ -175,3 +175,25 @@ def test_verdict_states(synth_site, new_page, theme, state):
         wait_seq(page, synth_site.seq)
         expect(page.locator("#verdict")).to_have_attribute("data-status", "unknown" if state == "none" else state)
         no_violations(page)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_client_population_states(synth_site, new_page, theme):
+    """The client-population section (issue 10): histograms, top lists with a
+    hostile name, networks, the full client log, the "new in the last hour"
+    filter pressed and a network filter applied; on a desktop and a phone."""
+    from test_page_analytics import population_doc
+
+    doc, _ = population_doc(120)
+    synth_site.write(doc)
+    for viewport in (TALL, {"width": 390, "height": 1400}):
+        page = open_page(new_page, synth_site.url, theme, viewport)
+        wait_seq(page, synth_site.seq)
+        expect(page.locator("#log-full")).to_be_visible()
+        no_violations(page)
+        page.click("#pop-details > summary")
+        page.click("#new-filter")
+        expect(page.locator("#new-filter")).to_have_attribute("aria-pressed", "true")
+        page.locator("#networks-body button").first.click()
+        expect(page.locator("#q-hint")).to_contain_text("Clients in network")
+        no_violations(page)

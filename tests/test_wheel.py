@@ -16,7 +16,8 @@ ROOT = Path(__file__).parent.parent
 def tree(d: Path):
     out = {}
     for p in sorted(d.rglob("*")):
-        if p.is_file() and p.name not in ("data.json", "data.json.gz"):
+        per_tick = p.name in ("data.json", "data.json.gz", "metrics") or p.parent.name in ("data.json.d", "history")
+        if p.is_file() and not per_tick:  # per-tick files: times (generated_at, first_seen) differ
             out[str(p.relative_to(d))] = p.read_bytes()
     return out
 

@@ -424,6 +424,7 @@ class Sandbox:
         ipv6=True,
         extra_conf="",
         user=None,
+        address="127.0.0.1",
     ):
         self.root = pathlib.Path(root).absolute()
         if len(str(self.root)) > _MAX_ROOT_LEN:
@@ -443,6 +444,10 @@ class Sandbox:
         self.ipv6 = ipv6
         self.extra_conf = extra_conf
         self.user = user
+        # the IPv4 address its NTP server binds (another 127.x.y.z: chronyd takes one source per address)
+        family, self.address = _loopback(address)
+        if family != socket.AF_INET:
+            raise ValueError(f"address must be an IPv4 loopback address, got {address!r}")
         self._auto_ports = ntp_port is None or cmd_port is None
         self._fixed_ntp = None if ntp_port is None else _check_port(ntp_port)
         self._fixed_cmd = None if cmd_port is None else _check_port(cmd_port)
@@ -470,7 +475,7 @@ class Sandbox:
             "# chrony-snap sandbox (generated): loopback only, local clock as reference",
             "local stratum 10",
             f"port {self.ntp_port}",
-            "bindaddress 127.0.0.1",
+            f"bindaddress {self.address}",
         ]
         if self.ipv6:
             L.append("bindaddress ::1")
