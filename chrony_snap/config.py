@@ -166,10 +166,6 @@ def parse_raw(text: str) -> dict:
         raise ConfigError(f"config: not valid TOML: {e}") from None
 
 
-def parse_text(text: str) -> dict:
-    return validate(parse_raw(text))
-
-
 def _read_raw(path: str) -> dict:
     from chrony_snap.state import read_regular
 

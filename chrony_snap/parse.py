@@ -18,11 +18,6 @@ INTERVAL_JSON = {str(n): (repr(2.0**n) if n < 0 else str(2**n)) for n in range(-
 INTERVAL_JSON[F.NO_INTERVAL] = "null"
 
 
-def last_s(text: str):
-    """A 'Last' column -> seconds ago (None for never)."""
-    return None if text == F.NEVER else _uint(text)
-
-
 def status_line(line: str):
     """'501 Not authorised' -> ('501', 'Not authorised'); None for data lines."""
     if len(line) > 4 and line[3] == " " and line[:3].isascii() and line[:3].isdigit() and line[0] in "2345":
