@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from chrony_snap import cadence, clientlog, firstseen, health, state as S
-from helpers import read_snapshot, validate, write_config
+from chrony_snap import clientlog, firstseen, health, state as S
+from helpers import EVERY_TICK, read_snapshot, validate, write_config
 
 OLD = "2020-01-02T03:04:05Z"
 FIXTURE_CLIENTS = 9  # tests/fixtures/chrony/clients_c_n.csv
@@ -22,8 +22,7 @@ def build(tmp_path, fake, cfg_text="", **kw):
     if "conf =" not in cfg_text:
         cfg_text = 'conf = ""\n' + cfg_text  # never this machine's chrony.conf
     cfg_text = "[chrony]\nreports_deadline_s = 10\nclients_deadline_s = 10\n" + cfg_text
-    # every tick may collect the client list (the fake chronyc's cost would exceed the default budget)
-    cfg_text = "[clients]\ncpu_budget = 1.0\n" + cfg_text
+    cfg_text = EVERY_TICK + cfg_text
     return fake.build(tmp_path, write_config(tmp_path / "c.toml", cfg_text), **kw)
 
 
@@ -204,7 +203,6 @@ def test_first_seen_file_rewritten_only_when_it_changed(tmp_path, fake):
         "clients",
         stdout=(tmp_path / "fake" / "clients.stdout").read_text() + "127.9.9.9,1,0,0,0,0,0,0,127,4294967295\n",
     )
-    time.sleep(cadence.SLACK_S + 0.1)  # a tick this soon after a collection reuses its list (cadence.due)
     build(tmp_path, fake)  # a newcomer: written (atomically: a new inode)
     assert seen_file(tmp_path).stat().st_ino != before
     assert "127.9.9.9" in kept(tmp_path)
