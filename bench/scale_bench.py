@@ -13,13 +13,13 @@ and per second: the bytes of the files each tick replaced (data.json, .gz,
 live.json, metrics, client lists, state), and what one viewer downloads in
 steady state (live.json every second + each new clients-SEQ.json.gz).
 
---runner loop runs `chrony-snap watch --interval 1` instead (the long-running
+--runners loop runs `chrony-snap watch --interval 1` instead (the long-running
 alternative to the timer, deploy/chrony-snap.service.d/watch.conf): no Python
 start per second.  Its CPU is the process's own plus its reaped chronyc
 children's (/proc/PID/stat utime+stime+cutime+cstime).
 
 usage: python bench/scale_bench.py [--sizes 1000,10000,100000] [--seconds 60]
-           [--modes watched,idle] [--runner timer|loop] [--out FILE]
+           [--modes watched,idle] [--runners timer,loop] [--out FILE]
 """
 
 import argparse
@@ -175,7 +175,7 @@ def main():
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--modes", default="watched,idle")
-    ap.add_argument("--runner", default="timer", choices=("timer", "loop"))
+    ap.add_argument("--runners", default="timer", help="timer, loop or timer,loop")
     ap.add_argument("--out")
     a = ap.parse_args()
     rows = []
@@ -183,10 +183,11 @@ def main():
         tmp = Path(tempfile.mkdtemp(prefix="cs-sc", dir="/tmp"))
         with Sandbox(tmp / "c", ipv6=False) as sb:
             ntp_clients(sb.ntp_port, ipv4_range("127.64.0.1", n))
-            for mode in a.modes.split(","):
-                r = bench(n, a.seconds, mode, sb, tmp, a.runner)
-                rows.append(r)
-                print(r, file=sys.stderr, flush=True)
+            for runner in a.runners.split(","):
+                for mode in a.modes.split(","):
+                    r = bench(n, a.seconds, mode, sb, tmp, runner)
+                    rows.append(r)
+                    print(r, file=sys.stderr, flush=True)
     load = os.getloadavg()
     lines = [
         f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 CPUs, shared)",
