@@ -126,14 +126,18 @@ sysd_ticks() {
     cin bash -c 'j=$(systemctl show -p MainPID --value systemd-journald); for p in 1 $j; do cut -d" " -f14,15 /proc/$p/stat; done' |
         awk '{ s += $1 + $2 } END { print s }'
 }
+# over $1 seconds: "SNAPSHOTS SECONDS MS_OF_SYSTEMD_CPU"
+window() {
+    local s1 t1 c1 s2 t2 c2
+    s1=$(seq_now); t1=$(date +%s.%N); c1=$(sysd_ticks)
+    sleep "$1"
+    s2=$(seq_now); t2=$(date +%s.%N); c2=$(sysd_ticks)
+    echo "$((s2 - s1)) $(python3 -c "print(round($t2 - $t1, 2))") $((1000 * (c2 - c1) / $(getconf CLK_TCK)))"
+}
 sleep 2
-s1=$(seq_now); t1=$(date +%s.%N); c1=$(sysd_ticks)
-sleep 30
-s2=$(seq_now); t2=$(date +%s.%N); c2=$(sysd_ticks)
-runs=$((s2 - s1)); secs=$(python3 -c "print(round($t2 - $t1, 2))")
+read -r runs secs cpu_ms < <(window 30)
 echo "== cadence: $runs snapshots in $secs s"
-hz=$(getconf CLK_TCK)
-echo "== systemd (PID 1 + journald) with the timer: $(python3 -c "print(round(1000 * ($c2 - $c1) / $hz / max($runs, 1), 1))") ms of CPU per activation"
+echo "== systemd (PID 1 + journald) with the timer: $(python3 -c "print(round($cpu_ms / max($runs, 1), 1))") ms of CPU per activation"
 cin python3 -c '
 import json; d = json.load(open("/var/www/chrony-snap/data.json"))
 print("== data.json: seq", d["seq"], "clients", len(d["clients"]), "errors", d["errors"], "chrony", d["chrony"])
@@ -155,13 +159,10 @@ systemctl add-wants multi-user.target chrony-snap.service
 systemctl start chrony-snap.service
 '
 sleep 3
-w1=$(seq_now); u1=$(date +%s.%N); d1=$(sysd_ticks)
-sleep 20
-w2=$(seq_now); u2=$(date +%s.%N); d2=$(sysd_ticks)
-wruns=$((w2 - w1)); wsecs=$(python3 -c "print(round($u2 - $u1, 2))")
+read -r wruns wsecs wcpu_ms < <(window 20)
 echo "== watch: $wruns snapshots in $wsecs s; unit $(cin systemctl show chrony-snap.service -p Type -p ActiveState -p NRestarts | tr '\n' ' ')"
 cin journalctl -q -o short-monotonic -u chrony-snap.service --since=-40s | tail -n 15
-echo "== systemd (PID 1 + journald) with the watch: $(python3 -c "print(round(1000 * ($d2 - $d1) / $hz / $wsecs, 1))") ms of CPU per second"
+echo "== systemd (PID 1 + journald) with the watch: $(python3 -c "print(round($wcpu_ms / $wsecs, 1))") ms of CPU per second"
 cin python3 -c '
 import json; d = json.load(open("/var/www/chrony-snap/data.json"))
 print("== data.json (watch): seq", d["seq"], "clients", len(d["clients"]), "errors", d["errors"])

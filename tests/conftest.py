@@ -255,14 +255,7 @@ CROWD = 1500  # clients of `crowd`: enough to exceed a small [clients] cpu_budge
 @pytest.fixture(scope="module")
 def crowd():
     """A chronyd with CROWD clients (populate()), shared by one module's tests."""
-    from chrony_snap.harness.sandbox import populate
+    from helpers import CrowdSandbox
 
-    d = short_dir()
-    sb = Sandbox(d / "chrony")
-    sb.start()
-    try:
-        populate(sb, clients=CROWD, limited=5, cmd=2)
+    with CrowdSandbox(CROWD, limited=5, cmd=2) as sb:
         yield sb
-    finally:
-        sb.stop()
-        shutil.rmtree(d, ignore_errors=True)

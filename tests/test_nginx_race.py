@@ -22,7 +22,6 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -33,8 +32,7 @@ import pytest
 
 from chrony_snap import nginx as N
 from chrony_snap.harness import nginx as H
-from chrony_snap.harness.sandbox import Sandbox, populate
-from helpers import build_args, cli, cli_argv, fill_disk, read_snapshot, run_build, short_dir, validate, write_config
+from helpers import CrowdSandbox, build_args, cli, cli_argv, fill_disk, read_snapshot, run_build, validate, write_config
 
 CLIENTS = 3000
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,15 +57,8 @@ def prod_nginx(out):
 @pytest.fixture(scope="module")
 def busy():
     """A chronyd with 3,000+ clients, shared by this module's tests."""
-    d = short_dir()
-    sb = Sandbox(d / "chrony")
-    sb.start()
-    try:
-        populate(sb, clients=CLIENTS, limited=20, cmd=3)
+    with CrowdSandbox(CLIENTS, limited=20, cmd=3) as sb:
         yield sb
-    finally:
-        sb.stop()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def build_argv(out, sb, state, cfg):
