@@ -1,6 +1,7 @@
 /* chrony-snap dashboard: the entry module. What happens on each poll:
  *
- *   poll.js      fetch data.json (worker.js: parse + columnar model, off the main thread)
+ *   poll.js      fetch live.json, and the client list when it changed (worker.js:
+ *                parse + columnar model, off the main thread)
  *   app.js       check the snapshot, then hand its parts to their panels:
  *   clients.js   adopt the client model; sort + filter it into the view
  *   grid.js      draw the cards in view (windowed, keyed)
@@ -18,7 +19,7 @@ import { adoptModel, hasData, listUnknown, model, setListUnknown } from "./clien
 import { startControls } from "./controls.js";
 import { afterPaint, byId, root, setHidden, setText } from "./dom.js";
 import { formatClock, formatDuration } from "./format.js";
-import { noteFailure, noteSnapshot, snapshotTime, updateFreshness } from "./freshness.js";
+import { noteClients, noteFailure, noteSnapshot, snapshotTime, updateFreshness } from "./freshness.js";
 import { showClients } from "./grid.js";
 import { renderAbout, renderErrors, renderStats, renderSources, renderSummary, renderSync } from "./health.js";
 import { hooks, mark, record } from "./hooks.js";
@@ -44,17 +45,22 @@ function applySnapshot(message) {
   }
   const first = !hasData();
   const changed = noteSnapshot(snapshot, message.date);
+  noteClients(snapshot);
   setRefreshSeconds(snapshot.refresh_s);
   if (message.same || (!changed && !first)) return false;
   const errors = Array.isArray(snapshot.errors) ? snapshot.errors : [];
-  const noClientList = clientReportFailed(errors) && message.count === 0;
+  // clientsSame: the list did not change (no model came): the page keeps its own
+  const noClientList = !message.clientsSame && clientReportFailed(errors) && message.count === 0;
   const wasUnknown = listUnknown;
   // chronyd did not answer for the client list: keep the last known cards, marked stale
   if (noClientList && model.count > 0) setListUnknown(true);
   else {
     setListUnknown(noClientList);
-    adoptModel(message);
-    clientsAsOf = snapshotTime();
+    if (!message.clientsSame) {
+      adoptModel(message);
+      const collected = Date.parse(snapshot.clients_collected_at || "");
+      clientsAsOf = isFinite(collected) ? collected : snapshotTime();
+    }
     renderSummary(snapshot.summary);
     const tAnalytics = performance.now();
     renderAnalytics(message.analytics, snapshot);
@@ -72,7 +78,7 @@ function applySnapshot(message) {
   renderAbout(snapshot);
   renderErrors(snapshot);
   updateTrends(snapshot.history);
-  if (!listUnknown || wasUnknown !== listUnknown || first) showClients(first);
+  if ((!listUnknown && !message.clientsSame) || wasUnknown !== listUnknown || first) showClients(first);
   root.setAttribute("data-seq", String(snapshot.seq));
   return true;
 }

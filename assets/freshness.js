@@ -16,6 +16,10 @@ let skewMs = 0;          // the server's clock minus ours, when it is off by mor
 let failedSince = 0;     // the first failed fetch in a row
 let failure = "";
 let hiddenAt = 0;
+let clients = null;      // the client list's age and cadence (data.json's clients_* keys), or null
+
+/* Older than its cadence allows (plus two refreshes and a second of slack): late, in red. */
+const LATE_SLACK_S = 1;
 
 export function snapshotTime() { return generatedMs; }
 export function snapshotSeq() { return seq; }
@@ -35,6 +39,25 @@ export function noteSnapshot(meta, dateHeader) {
   failedSince = 0;
   failure = "";
   return changed;
+}
+
+/* the snapshot's clients_collected_at and clients_cadence (absent: an
+   older chrony-snap that collects the list every tick) */
+export function noteClients(meta) {
+  const at = Date.parse(meta.clients_collected_at || ""), cadence = meta.clients_cadence;
+  clients = isFinite(at) && cadence && typeof cadence.interval_s === "number"
+    ? { at, interval: cadence.interval_s, budget: cadence.cpu_budget, reason: cadence.reason,
+        refresh: typeof meta.refresh_s === "number" ? meta.refresh_s : 1 }
+    : null;
+}
+
+function clientsAgeText(now) {
+  const ageS = Math.max(0, now + skewMs - clients.at) / 1000;
+  const every = clients.interval <= 1 ? "every second" : "every " + formatDuration(clients.interval);
+  const why = clients.reason === "idle" ? "nobody was watching"
+    : "CPU budget " + Math.round(clients.budget * 1000) / 10 + " %";
+  return { text: "client list: " + formatDuration(ageS) + " old, refreshed " + every + " (" + why + ")",
+           late: ageS > clients.interval + 2 * clients.refresh + LATE_SLACK_S };
 }
 
 export function noteFailure(message) {
@@ -66,6 +89,13 @@ export function updateFreshness() {
   const state = !loaded ? (failedSince ? "error" : "loading") : stale ? "stale" : "live";
   if (root.getAttribute("data-state") !== state) root.setAttribute("data-state", state);
   root.classList.toggle("is-stale", stale);
+  const ageEl = byId("clients-age");
+  setHidden(ageEl, !loaded || !clients);
+  if (loaded && clients) {
+    const { text, late } = clientsAgeText(now);
+    setText(ageEl, text);
+    ageEl.classList.toggle("late", late);
+  }
   setText(byId("fresh-text"), !loaded ? (failedSince ? "No data: " + failure : "Loading…")
     : (stale ? "Stale · snapshot " : "Live · snapshot ") + formatDuration(ageS) + " old · #" + seq);
   const banner = byId("stale-banner");

@@ -334,21 +334,24 @@ function failureOf(e) {
                  (e && e.message) || String(e));
 }
 
-/* GET data.json with a timeout. Resolves {json, date, tResponse, tParsed};
-   rejects with a failure. */
-export async function fetchSnapshot(url, timeoutMs) {
+/* GET a JSON document with a timeout (cache: "no-store" for the files
+   replaced every second, "no-cache" for a client list: revalidated by ETag).
+   Resolves {json, date, tResponse, tParsed}; rejects with a failure
+   (status: the HTTP status when there was one). */
+export async function fetchJSON(url, timeoutMs, cache = "no-store") {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   try {
-    const response = await fetch(url, { cache: "no-store", signal: abort.signal, credentials: "same-origin",
+    const response = await fetch(url, { cache, signal: abort.signal, credentials: "same-origin",
                                          headers: { Accept: "application/json" } });
-    if (!response.ok) throw failure("other", "HTTP " + response.status + (response.statusText ? " " + response.statusText : ""));
+    if (!response.ok) {
+      const e = failure("other", "HTTP " + response.status + (response.statusText ? " " + response.statusText : ""));
+      e.status = response.status;
+      throw e;
+    }
     const tResponse = performance.now();
     const date = response.headers.get("Date");
     const json = await response.json();
-    if (!json || typeof json !== "object" || Array.isArray(json)) throw failure("other", "data.json is not a JSON object");
-    // without a list the snapshot says nothing about the clients: not "no clients"
-    if (!Array.isArray(json.clients)) throw failure("other", "data.json has no client list");
     return { json, date, tResponse, tParsed: performance.now() };
   } catch (e) {
     throw failureOf(e);
@@ -357,34 +360,97 @@ export async function fetchSnapshot(url, timeoutMs) {
   }
 }
 
+function checkObject(json, name) {
+  if (!json || typeof json !== "object" || Array.isArray(json)) throw failure("other", name + " is not a JSON object");
+}
+
+/* GET data.json with a timeout. Resolves {json, date, tResponse, tParsed};
+   rejects with a failure. */
+export async function fetchSnapshot(url, timeoutMs) {
+  const got = await fetchJSON(url, timeoutMs);
+  checkObject(got.json, "data.json");
+  // without a list the snapshot says nothing about the clients: not "no clients"
+  if (!Array.isArray(got.json.clients)) throw failure("other", "data.json has no client list");
+  return got;
+}
+
 /* Fetches snapshots and models them, one thread's worth: remembers the last
-   model so that an unchanged seq costs no model and an unchanged address
-   list no re-sort. load() resolves a message for the page:
-   {ok, date, meta, same, timings, ...model} (same: seq unchanged, no model). */
+   model so that an unchanged client list costs no download and no model,
+   and an unchanged address list no re-sort. load(urls) resolves a message
+   for the page: {ok, date, meta, same, clientsSame, timings, ...model}
+   (same: seq unchanged; clientsSame: no model, the page keeps its own).
+
+   urls.live: the per-second file (data.json without the list; it names the
+   list by clients_seq), urls.parts: the directory of clients-SEQ.json,
+   urls.whole: data.json, used where there is no live.json (an older
+   chrony-snap, a hand-made data.json) or no clients-SEQ.json (gzip off). */
 export function snapshotLoader() {
-  let previous = null, previousSeq = null;
+  let previous = null, previousSeq = null, previousClientsSeq = null, whole = false;
+
+  /* meta: the snapshot (data.json or live.json) that named this list */
+  function adopt(message, clients, tParsed, meta, analytics) {
+    const model = buildModel(clients, previous);
+    previousSeq = meta.seq;
+    previousClientsSeq = typeof meta.clients_seq === "number" ? meta.clients_seq : null;
+    previous = { count: model.count, hostname: model.hostname, hostnameLower: model.hostnameLower };
+    for (const name of ADDRESS_FIELDS) previous[name] = model[name];
+    message.timings.build = performance.now() - tParsed;
+    if (analytics) {
+      const tBuilt = performance.now(), now = Date.parse(meta.generated_at) / 1000;
+      message.analytics = analyse(model, analytics, now === now ? now : Date.now() / 1000);
+      message.timings.analytics = performance.now() - tBuilt;
+    }
+    return Object.assign(message, model);
+  }
+
+  async function loadWhole(urls, timeoutMs, t0, analytics) {
+    const { json, date, tResponse, tParsed } = await fetchSnapshot(urls.whole, timeoutMs);
+    const timings = { fetch: tResponse - t0, parse: tParsed - tResponse, build: 0 };
+    const message = { ok: true, date, meta: snapshotMeta(json), same: false, clientsSame: false, timings };
+    if (previous && json.seq === previousSeq) {
+      message.same = message.clientsSame = true;
+      return message;
+    }
+    return adopt(message, json.clients, tParsed, json, analytics);
+  }
+
   return {
     /* analytics: analyse()'s opts, or absent for none */
-    async load(url, timeoutMs, analytics) {
+    async load(urls, timeoutMs, analytics) {
       const t0 = performance.now();
-      const { json, date, tResponse, tParsed } = await fetchSnapshot(url, timeoutMs);
-      const timings = { fetch: tResponse - t0, parse: tParsed - tResponse, build: 0 };
-      const message = { ok: true, date, meta: snapshotMeta(json), same: false, timings };
-      if (previous && json.seq === previousSeq) {
-        message.same = true;
+      if (whole) return loadWhole(urls, timeoutMs, t0, analytics);
+      let live;
+      try {
+        live = await fetchJSON(urls.live, timeoutMs);
+      } catch (e) {
+        if (e.status !== 404 || previous) throw e;
+        whole = true; // no live.json here: data.json it is, for good
+        return loadWhole(urls, timeoutMs, t0, analytics);
+      }
+      checkObject(live.json, "live.json");
+      const meta = live.json, clientsSeq = meta.clients_seq;
+      const timings = { fetch: live.tResponse - t0, parse: live.tParsed - live.tResponse, build: 0 };
+      const message = { ok: true, date: live.date, meta, same: false, clientsSame: false, timings };
+      if (previous && clientsSeq === previousClientsSeq) {
+        message.clientsSame = true;
+        message.same = meta.seq === previousSeq;
+        previousSeq = meta.seq;
         return message;
       }
-      const model = buildModel(json.clients, previous);
-      previousSeq = json.seq;
-      previous = { count: model.count, hostname: model.hostname, hostnameLower: model.hostnameLower };
-      for (const name of ADDRESS_FIELDS) previous[name] = model[name];
-      timings.build = performance.now() - tParsed;
-      if (analytics) {
-        const tBuilt = performance.now(), now = Date.parse(json.generated_at) / 1000;
-        message.analytics = analyse(model, analytics, now === now ? now : Date.now() / 1000);
-        timings.analytics = performance.now() - tBuilt;
+      if (typeof clientsSeq !== "number") throw failure("other", "live.json names no client list");
+      const t1 = performance.now();
+      let list;
+      try {
+        list = await fetchJSON(new URL("clients-" + clientsSeq + ".json", urls.live).href, timeoutMs, "no-cache");
+      } catch (e) {
+        // none (output.gzip off) or already replaced by two newer ones: data.json has it all
+        if (e.status === 404) return loadWhole(urls, timeoutMs, t0, analytics);
+        throw e;
       }
-      return Object.assign(message, model);
+      if (!Array.isArray(list.json)) throw failure("other", "clients-" + clientsSeq + ".json is not a list");
+      timings.fetch += list.tResponse - t1;
+      timings.parse += list.tParsed - list.tResponse;
+      return adopt(message, list.json, list.tParsed, meta, analytics);
     },
   };
 }

@@ -1,7 +1,8 @@
-/* Polling data.json: one request at a time, a timeout, paused while the tab
- * is hidden. A module worker (worker.js) fetches, parses and models the
- * snapshot; where no worker can start or it fails, the same loader
- * (model.js) runs on this thread.
+/* Polling: one request at a time, a timeout, paused while the tab is
+ * hidden. Each poll reads data.json.d/live.json (data.json without its
+ * client list) and the client list only when live.json names a new one
+ * (model.js). A module worker (worker.js) fetches, parses and models it;
+ * where no worker can start or it fails, the same loader runs on this thread.
  */
 import { hooks } from "./hooks.js";
 import { snapshotLoader } from "./model.js";
@@ -11,7 +12,9 @@ import { analyticsOptions, pageSetting } from "./settings.js";
 // never so short that the page polls in a tight loop
 const MIN_REFRESH_MS = 200, MAX_REFRESH_MS = 24 * 3600 * 1000;
 const WATCHDOG_EXTRA_MS = 10000; // beyond the fetch timeout: a stuck parse
-const DATA_URL = new URL("data.json", document.baseURI).href; // a worker resolves against its own URL
+// a worker resolves against its own URL: absolute URLs
+const URLS = { live: new URL("data.json.d/live.json", document.baseURI).href,
+               whole: new URL("data.json", document.baseURI).href };
 
 let refreshMs = clampRefresh(pageSetting("data-refresh-ms", 1000));
 export const fetchTimeoutMs = Math.min(pageSetting("data-fetch-timeout-ms", 5000), MAX_REFRESH_MS);
@@ -71,11 +74,11 @@ function poll() {
       stopWorker(); // its model goes with it: the next worker starts fresh
       finish({ id, ok: false, kind: "timeout" });
     }, fetchTimeoutMs + WATCHDOG_EXTRA_MS);
-    worker.postMessage({ id, url: DATA_URL, timeoutMs: fetchTimeoutMs, analytics: analyticsOptions });
+    worker.postMessage({ id, urls: URLS, timeoutMs: fetchTimeoutMs, analytics: analyticsOptions });
     return;
   }
   localLoader = localLoader || snapshotLoader();
-  localLoader.load(DATA_URL, fetchTimeoutMs, analyticsOptions).then((message) => finish(Object.assign(message, { id })),
+  localLoader.load(URLS, fetchTimeoutMs, analyticsOptions).then((message) => finish(Object.assign(message, { id })),
     (e) => finish({ id, ok: false, kind: e.kind || "other", message: e.message || String(e) }));
 }
 

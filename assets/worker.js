@@ -1,4 +1,4 @@
-/* The module worker: fetches, parses and models data.json off the main
+/* The module worker: fetches, parses and models the snapshot off the main
  * thread (model.js), then posts the model's typed arrays (transferred, not
  * copied) and, only when they changed, its address and hostname strings.
  */
@@ -10,7 +10,7 @@ const loader = snapshotLoader();
    it can take over. The loader keeps the address arrays for its next
    comparison: the page gets copies of them. */
 function transferable(message) {
-  if (message.same) return [];
+  if (message.clientsSame) return [];
   const transfer = [message.status.buffer, message.ntsState.buffer];
   for (const name of COLUMNS) transfer.push(message.columns[name].buffer);
   for (const name of ADDRESS_FIELDS) {
@@ -26,9 +26,9 @@ function transferable(message) {
 }
 
 self.onmessage = async (event) => {
-  const { id, url, timeoutMs, analytics } = event.data;
+  const { id, urls, timeoutMs, analytics } = event.data;
   try {
-    const message = await loader.load(url, timeoutMs, analytics);
+    const message = await loader.load(urls, timeoutMs, analytics);
     message.id = id;
     self.postMessage(message, transferable(message));
   } catch (e) {

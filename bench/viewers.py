@@ -80,8 +80,32 @@ class TimerLoop(threading.Thread):
 # --------------------------------------------------------------------------
 
 
+LIVE = "/data.json.d/live.json"
+
+
+async def _list_if_new(reader, writer, body, seen, enc):
+    """The page's second request: clients-SEQ.json when live.json names a
+    list it has not fetched yet.  Returns the bytes received (None: failed)."""
+    import json
+
+    seq = json.loads(body)["clients_seq"]
+    if seen.get("seq") == seq:
+        return 0
+    writer.write(f"GET /data.json.d/clients-{seq}.json HTTP/1.1\r\nHost: 127.0.0.1\r\n{enc}\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    hdr = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    n = int(hdr["content-length"])
+    got = await reader.readexactly(n)
+    if int(lines[0].split()[1]) != 200 or len(got) != n:
+        return None
+    seen["seq"] = seq
+    return n
+
+
 async def _viewer(port, path, gz, t_end, offset, stats):
     reader = writer = None
+    seen = {}
     enc = "Accept-Encoding: gzip, deflate, br\r\n" if gz else ""
     req = (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{enc}Accept: application/json\r\nCache-Control: no-cache\r\n\r\n"
@@ -110,6 +134,10 @@ async def _viewer(port, path, gz, t_end, offset, stats):
                 ok = ok and hdr.get("content-encoding") == "gzip" and body[:2] == b"\x1f\x8b"
             elif path == "/data.json":
                 ok = ok and "content-encoding" not in hdr and body.rstrip()[-1:] == b"}"
+            elif path == LIVE and ok:  # the page: live.json, and the client list when it changed
+                more = await _list_if_new(reader, writer, body, seen, enc)
+                ok = more is not None
+                n += more or 0
             if ok:
                 stats["ok"] += 1
                 stats["bytes"] += n
@@ -316,14 +344,20 @@ def main(argv=None):
     ap.add_argument(
         "--plain-viewers", type=int, default=10, help="viewers in the extra phase without Accept-Encoding: gzip"
     )
+    ap.add_argument(
+        "--page", action="store_true", help="viewers poll as the page does: live.json, the list when it changed"
+    )
     ap.add_argument("--out", default=str(HERE / "RESULTS-viewers.md"))
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args(argv)
     counts = [int(x) for x in a.clients.split(",")]
     viewers = [int(x) for x in a.viewers.split(",")]
     phases = [("idle", "/data.json", True, 0), ("floor: 3-byte file", "/ok.txt", True, max(viewers))]
-    phases += [("data.json (gzip)", "/data.json", True, v) for v in viewers]
-    phases += [("data.json, no gzip", "/data.json", False, a.plain_viewers)]
+    if a.page:
+        phases += [("page: live.json + list (gzip)", LIVE, True, v) for v in viewers]
+    else:
+        phases += [("data.json (gzip)", "/data.json", True, v) for v in viewers]
+        phases += [("data.json, no gzip", "/data.json", False, a.plain_viewers)]
     cmd = "python bench/viewers.py " + " ".join(argv if argv is not None else sys.argv[1:])
     print(HEADER, flush=True)
     t0 = time.monotonic()

@@ -10,8 +10,23 @@ import os
 import sys
 import time
 
-from chrony_snap import clientlog, clients, collect as C, config, dns, firstseen, health, metrics, snapshot, state as S
-from chrony_snap.writer import StreamingFile, prepare as prepare_file, remove_stale_temps
+from chrony_snap import (
+    cadence,
+    clientlog,
+    clients,
+    collect as C,
+    config,
+    dns,
+    firstseen,
+    health,
+    metrics,
+    snapshot,
+    state as S,
+)
+from chrony_snap.writer import Segment, StreamingFile, atomic_write, prepare as prepare_file, remove_stale_temps
+
+PARTS_DIR = "data.json.d"  # the page's parts of data.json: live.json, clients-SEQ.json
+KEEP_CLIENT_FILES = 3  # a viewer that read live.json just before a collection still finds its list
 
 
 def log(msg):
@@ -45,10 +60,11 @@ def tick(t0, out, sdir, config_path, chronyc, socket, render_page, cancelled) ->
     t.t0, t.cancelled = t0, cancelled
     if not make_output_dir(out):
         return 1
-    with C.start(t.ch) as running:
+    plan_clients(t)
+    with KeptList(t) as kept_fd, C.start(t.ch, t.collect) as running:
         prepare(t)
         try:
-            dest = open_snapshot(t)
+            dest = open_snapshot(t, kept_fd)
         except OSError as e:
             log(f"cannot write {t.data_json}: {e.strerror or e}; the previous snapshot stays in place")
             return 1
@@ -86,7 +102,94 @@ def load_config_and_state(out, sdir, config_path, chronyc, socket) -> Tick:
         ch["socket"] = socket
     t.ch = ch
     t.host = t.cfg["output"]["host"] or os.uname().nodename
+    t.now = time.time()
+    t.boot_id, t.since_boot = _boot()
     return t
+
+
+def _clients_key(t) -> tuple:
+    """What the kept client list depends on besides chronyd: a change
+    re-collects it."""
+    m = t.cfg["metrics"]
+    st = t.cfg["status"]
+    return (
+        st["warning_drops"],
+        st["critical_drops"],
+        st["critical_drop_ratio"],
+        t.ch["nts_ke"],
+        m["enabled"],
+        m["top_clients"],
+        t.cfg["output"]["gzip"],
+        t.cfg["output"]["gzip_level"],
+    )
+
+
+def _parts(t, name):
+    return os.path.join(t.out, PARTS_DIR, name)
+
+
+def plan_clients(t: Tick):
+    """Collect the client list on this tick, or reuse the kept one (cadence.py)."""
+    ccfg = t.cfg["clients"]
+    kept = t.st.get("clients_kept")
+    t.kept = kept
+    idle = not cadence.watched(ccfg["poll_log"], t.now, ccfg["idle_after_s"])
+    t.every_s, t.cadence_reason = cadence.interval(kept["cost"] if kept else None, ccfg, idle)
+    last = (kept["boot_id"], kept["since_boot"]) if kept else None
+    force = t.st.pop("force_clients", False) or t.sdir is None or (kept and kept["key"] != _clients_key(t))
+    t.collect = cadence.due(last, t.since_boot, t.boot_id, t.every_s, force)
+    if t.collect:
+        t.chronyd_before = cadence.chronyd_cpu(ccfg["pid_file"])
+        t.cpu_before = time.process_time()
+
+
+class KeptList:
+    """For a tick that reuses the kept client list: the current data.json
+    open (the list's raw bytes are in it, at a recorded offset) and the
+    list's deflate segment from data.json.d/clients-SEQ.json.gz
+    (t.kept_segment; None with gzip off).  A file missing or not matching
+    what state.bin recorded: this tick collects after all."""
+
+    def __init__(self, t):
+        self.t, self.fd = t, None
+
+    def __enter__(self):
+        t = self.t
+        if t.collect:
+            return None
+        k = t.kept
+        path = _parts(t, f"clients-{k['seq']}.json.gz")
+        ok = False
+        try:
+            self.fd = os.open(t.data_json, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            st = os.fstat(self.fd)
+            seg = None
+            if (st.st_ino, st.st_size, st.st_mtime_ns) == k["data_ident"]:
+                if k["crc"] is None:
+                    ok = not t.cfg["output"]["gzip"]
+                else:
+                    data = S.read_regular(path, k["raw_size"] + (1 << 20))
+                    seg = Segment.from_gzip(data, k["raw_size"], k.get("shift"))
+                    ok = seg is not None and seg.crc == k["crc"]
+        except (OSError, ValueError):
+            pass
+        if not ok:
+            log(f"kept client list ({t.data_json}, {path}) is missing or changed; collecting it again")
+            self.close()
+            t.collect = True
+            t.chronyd_before = cadence.chronyd_cpu(t.cfg["clients"]["pid_file"])
+            t.cpu_before = time.process_time()
+            return None
+        t.kept_segment = seg
+        return self.fd
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _checked_state(raw: dict) -> dict:
@@ -112,7 +215,49 @@ def _checked_state(raw: dict) -> dict:
         st["clientlog_cache"] = raw["clientlog_cache"]  # checked by clientlog.capacity
     if raw.get("page_failed").__class__ is str:
         st["page_failed"] = raw["page_failed"]
+    ss = raw.get("ss_prev")
+    if ss.__class__ is tuple and len(ss) == 3:
+        st["ss_prev"] = ss  # each value re-checked where used (_dt, serverstats_rate)
+    kept = _checked_kept(raw.get("clients_kept"))
+    if kept is not None:
+        st["clients_kept"] = kept
+    for flag in ("force_clients", "chronyd_estimated"):
+        if raw.get(flag) is True:
+            st[flag] = True
     return st
+
+
+_KEPT_TYPES = {
+    "seq": int,
+    "boot_id": str,
+    "since_boot": float,
+    "at": float,
+    "raw_size": int,
+    "offset": int,
+    "data_ident": tuple,
+    "summary": dict,
+    "errors": list,
+    "cost": float,
+    "key": tuple,
+}
+
+
+def _checked_kept(kept):
+    """The kept client list's record, or None when anything looks wrong (the
+    tick then collects)."""
+    if kept.__class__ is not dict or any(kept.get(k).__class__ is not c for k, c in _KEPT_TYPES.items()):
+        return None
+    if kept.get("crc") is not None and kept["crc"].__class__ is not int:
+        return None
+    shift = kept.get("shift")
+    if shift is not None and (shift.__class__ is not list or len(shift) != 32 or {x.__class__ for x in shift} != {int}):
+        return None
+    counts = kept.get("counts")
+    if counts is not None and (counts.__class__ is not tuple or len(counts) != 7):
+        return None
+    if not all(e.__class__ is dict and e.get("report").__class__ is str for e in kept["errors"]):
+        return None
+    return kept
 
 
 def make_output_dir(out) -> bool:
@@ -121,6 +266,12 @@ def make_output_dir(out) -> bool:
     except OSError as e:
         log(f"cannot create output directory {out}: {e.strerror}")
         return False
+    try:
+        os.mkdir(os.path.join(out, PARTS_DIR))
+    except FileExistsError:
+        pass
+    except OSError as e:  # the page falls back to data.json
+        log(f"cannot create {os.path.join(out, PARTS_DIR)}: {e.strerror}")
     return True
 
 
@@ -138,21 +289,24 @@ def prepare(t: Tick):
     """While chronyc runs: clean up after killed runs, read the previous
     counters and the name caches, start reverse DNS lookups."""
     remove_stale_temps(t.out)
+    remove_stale_temps(os.path.join(t.out, PARTS_DIR))
     if t.sdir is not None:
         remove_stale_temps(t.sdir)
-    t.now = time.time()
-    t.boot_id, t.since_boot = _boot()
+    ss_prev = t.st.get("ss_prev") or (None, None, None)
+    t.dt = _dt(t, ss_prev[0], ss_prev[1])  # serverstats' rates: per second since the last tick
+    t.prev_serverstats = ss_prev[2]
+    t.errors = []
+    t.seq = max(t.st["seq"], S.seq_from_snapshot(t.data_json, log)) + 1
+    t.lookups = None
+    t.first_seen, t.now_member, t.first_seen_stored, t.first_seen_unkeyed = None, None, None, None
+    if not t.collect:
+        return  # the kept list carries its clients' first_seen; firstseen.bin stays as it is
+    # a collection: per-client rates over the real interval since the last one
     prev = S.load(t.sdir, "prev", log)
-    t.dt = None
-    since = prev.get("since_boot")
-    if prev.get("boot_id") == t.boot_id and since.__class__ is float:
-        dt = t.since_boot - since
-        t.dt = dt if dt > 0.001 else None
+    t.client_dt = _dt(t, prev.get("boot_id"), prev.get("since_boot"))
     clients_ = prev.get("clients")
     t.prev_clients = clients_ if clients_.__class__ is dict else {}
-    t.prev_serverstats = prev.get("serverstats")
     t.cache = dns.valid_cache(S.load(t.sdir, "dns", log))
-    t.errors = []
     dcfg = t.cfg["dns"]
     t.static = {}
     if dcfg["names_file"]:
@@ -160,26 +314,55 @@ def prepare(t: Tick):
         if err is not None:
             t.errors.append(err)
     t.first_seen, t.first_seen_stored = firstseen.load(t.sdir, log, t.prev_clients)
-    t.first_seen_unkeyed = None  # encoder.unkeyed, when the list is complete: saved then, if it changed
+    # t.first_seen_unkeyed: encoder.unkeyed, when the list is complete: saved then, if it changed
     t.now_member = firstseen.member(firstseen.rfc3339(t.now))
     t.lookups = dns.start(t.cache, t.prev_clients.keys(), t.now, dcfg, t.st.get("dns_backoff", 0.0), t.static)
-    t.seq = max(t.st["seq"], S.seq_from_snapshot(t.data_json, log)) + 1
 
 
-def open_snapshot(t: Tick) -> StreamingFile:
-    """data.json's temp files, with everything known before chronyc answers."""
+def _dt(t, boot_id, since):
+    if boot_id != t.boot_id or since.__class__ is not float:
+        return None
+    dt = t.since_boot - since
+    return dt if dt > 0.001 else None
+
+
+def open_snapshot(t: Tick, kept_fd) -> StreamingFile:
+    """data.json's temp files, with everything known before chronyc answers
+    (and all of the client list when this tick reuses the kept one)."""
     o = t.cfg["output"]
     dest = StreamingFile(t.data_json, o["gzip_level"] if o["gzip"] else None, o["fsync"])
     t.head = snapshot.head_bytes(seq=t.seq, now_wall=t.now, host=t.host, cfg=t.cfg)
-    dest.write(t.head)
+    t.offset = len(t.head) - 1  # where the list starts in data.json
+    if not t.collect:
+        dest.write(t.head[:-1])
+        dest.splice(kept_fd, t.kept["offset"], t.kept["raw_size"], t.kept_segment)
+        return dest
+    _start_list(t, dest)
     return dest
+
+
+def _start_list(t, dest):
+    """The head, then the client list as a segment of its own (its raw bytes
+    and deflate segment are what later ticks reuse)."""
+    dest.write(t.head[:-1])
+    dest.begin_segment()
+    dest.write(b"[")
 
 
 def _encoder(t, dest, nts=None):
     m = t.cfg["metrics"]
     t.counts = metrics.ClientCounts(m["top_clients"]) if m["enabled"] else None
     return clients.ClientEncoder(
-        nts, t.prev_clients, t.dt, t.cfg["status"], t.cache, t.static, dest.write, t.counts, t.first_seen, t.now_member
+        nts,
+        t.prev_clients,
+        t.client_dt,
+        t.cfg["status"],
+        t.cache,
+        t.static,
+        dest.write,
+        t.counts,
+        t.first_seen,
+        t.now_member,
     )
 
 
@@ -187,7 +370,7 @@ def stream_clients(t: Tick, running, dest):
     """Wait for every chronyc.  Clients are parsed, encoded, written and
     compressed while chronyc still prints them (unless NTS-KE columns must be
     merged in first)."""
-    encoder = None if t.ch["nts_ke"] else _encoder(t, dest)
+    encoder = None if t.ch["nts_ke"] or not t.collect else _encoder(t, dest)
     results = running.wait({"clients": encoder.feed_bytes} if encoder else None)
     if encoder is not None:
         encoder.finish_input()
@@ -215,7 +398,7 @@ def read_reports(t: Tick, results) -> dict:
         if err is not None:
             t.errors.append(err)
         if name == "clients" and not t.ch["nts_ke"]:
-            continue
+            continue  # streamed into the encoder
         if _failed(res):
             value, problems = None, []
         elif report.parse is None:
@@ -235,18 +418,30 @@ def read_reports(t: Tick, results) -> dict:
 
 def finish_clients(t: Tick, results, reports, encoder, dest):
     """The clients array is complete: a partial list is not trustworthy, so a
-    failed call publishes none."""
-    failed = _failed(results["clients"])
-    if failed:
+    failed call publishes none.  A tick that reused the kept list takes its
+    summary and counts too."""
+    if not t.collect:
+        if t.reachable is False:
+            drop_kept(t, dest)
+            t.client_log = None
+        else:
+            reuse_kept(t)
+            t.client_log = client_log_use(t)
+        return
+    t.clients_failed = _failed(results["clients"])
+    if t.clients_failed:
         if encoder is not None and encoder.n:
             dest.reset()
-            dest.write(t.head)
+            _start_list(t, dest)
         encoder = _encoder(t, dest)
     elif encoder is None:
         encoder = _encoder(t, dest, reports.get("clients_nts") or {})
         encoder.feed(reports.get("clients") or "")
     t.summary, t.new_prev_clients, problems = encoder.finish()
-    listed = not failed and _ok(t.errors, "clients")
+    dest.write(b"]")
+    t.raw_size = dest.size_since_segment()
+    t.segment = dest.end_segment()
+    listed = not t.clients_failed and _ok(t.errors, "clients")
     if listed and t.first_seen is not None:  # a failed call lists no client: that forgets none of them
         t.first_seen_unkeyed = encoder.unkeyed
     t.client_log = client_log_use(t) if listed else None
@@ -254,8 +449,59 @@ def finish_clients(t: Tick, results, reports, encoder, dest):
         t.errors.append(C.garbage_error("clients", problems))
     reports.pop("clients", None)
     reports.pop("clients_nts", None)
+    note_cost(t, results)
     if t.lookups is not None:
         t.st["dns_backoff"] = dns.finish(t.lookups, t.cache, t.now, t.cfg["dns"], t.cfg["dns"]["budget_ms"] / 1000.0)
+
+
+def note_cost(t: Tick, results):
+    """What this collection cost: our CPU since plan_clients (encoding; the
+    other reports' parsing is small), chronyc's, chronyd's share."""
+    ccfg = t.cfg["clients"]
+    own = time.process_time() - t.cpu_before
+    children = sum(results[n].cpu_s for n in ("clients", "clients_nts") if n in results)
+    after = cadence.chronyd_cpu(ccfg["pid_file"])
+    chronyd, measured = cadence.chronyd_cost(t.chronyd_before, after, t.summary["clients"])
+    if not measured and not t.st.get("chronyd_estimated"):
+        log(
+            f"cannot read chronyd's CPU time (pid file {ccfg['pid_file']}, /proc): "
+            "estimating its share of the client list's cost from the client count"
+        )
+    t.st["chronyd_estimated"] = not measured
+    previous = t.kept["cost"] if t.kept else None
+    t.cost = cadence.smoothed(previous, own + children + chronyd)
+
+
+def reuse_kept(t: Tick):
+    k = t.kept
+    t.summary = k["summary"]
+    t.counts = None
+    if k["counts"] is not None:
+        t.counts = metrics.ClientCounts(k["counts"][5])
+        t.counts.last, t.counts.interval, t.counts.drops, t.counts.idle, t.counts.nts, _, t.counts.top = k["counts"]
+    t.errors.extend(k["errors"])  # the kept list's own problems (garbage rows) stay shown with it
+
+
+def drop_kept(t: Tick, dest):
+    """chronyd stopped answering since the kept list was collected: that
+    list is not current, so this snapshot has none (as a failed collection),
+    and the next tick collects."""
+    dest.reset()
+    dest.write(t.head[:-1] + b"[]")
+    t.prev_clients, t.client_dt, t.cache, t.static = {}, None, {}, {}
+    t.summary = _encoder(t, dest).finish()[0]
+    err = next((e for e in t.errors if e["report"] == "tracking"), None)
+    if err is not None:
+        t.errors.insert(0, dict(err, report="clients"))
+    t.kept = None
+    t.st.pop("clients_kept", None)
+
+
+def _counts_kept(counts):
+    if counts is None:
+        return None
+    top = metrics.top_clients(counts)
+    return (dict(counts.last), dict(counts.interval), dict(counts.drops), counts.idle, counts.nts, counts.top_n, top)
 
 
 def client_log_use(t: Tick) -> dict:
@@ -266,9 +512,13 @@ def client_log_use(t: Tick) -> dict:
 
 
 def judge_health(t: Tick, reports):
-    """The counters' rates and the health verdict from this tick's reports."""
+    """The counters' rates and the health verdict from this tick's reports.
+    A chronyd that restarted or stopped answering since the kept client list
+    was collected makes the next tick collect it again."""
     t.serverstats = reports.get("serverstats")
     t.ss_rate = snapshot.serverstats_rate(t.serverstats, t.prev_serverstats, t.dt)
+    if not t.collect and (not t.reachable or cadence.restarted(t.prev_serverstats, t.serverstats)):
+        t.st["force_clients"] = True
     t.health = health.verdict(
         reachable=bool(t.reachable),
         tracking=reports.get("tracking"),
@@ -302,7 +552,7 @@ def record_history(t: Tick, reports):
     tracking, sources = reports.get("tracking"), reports.get("sources")
     clients_ok = _ok(t.errors, "clients")
     new = None
-    if clients_ok and t.dt is not None:
+    if t.collect and clients_ok and t.client_dt is not None:  # new since the last collection
         new = len(t.new_prev_clients.keys() - t.prev_clients.keys())
     hist = os.path.join(t.out, "history")
     published = None
@@ -456,28 +706,79 @@ def publish(t: Tick, dest, reports) -> bool:
     """Write the rest of data.json and rename it into place.  Not when our own
     shutdown interrupted the tick: its reports may be cut short."""
     chrony = {"reachable": bool(t.reachable), "version": t.version, "socket": t.ch["socket"] or None}
-    dest.write(
-        snapshot.tail_bytes(
-            cfg=t.cfg,
-            chrony=chrony,
-            health=t.health,
-            reports=reports,
-            summary=t.summary,
-            errors=t.errors,
-            duration_ms=t.duration_ms,
-            ss_rate=t.ss_rate,
-            history=t.history,
-            client_log=t.client_log,
-        )
+    tail = snapshot.tail_bytes(
+        cfg=t.cfg,
+        chrony=chrony,
+        health=t.health,
+        reports=reports,
+        summary=t.summary,
+        errors=t.errors,
+        duration_ms=t.duration_ms,
+        ss_rate=t.ss_rate,
+        history=t.history,
+        client_log=t.client_log,
+        clients_meta=clients_meta(t),
     )
+    dest.write(tail[1:])  # its "]" is the kept list's own
     if t.cancelled():
         log("stopping: this tick publishes nothing")
         return False
+    t.list_published = t.collect and publish_client_list(t)
     try:
         dest.commit()
+        st = os.stat(t.data_json)
     except OSError as e:
         log(f"cannot write {t.data_json}: {e.strerror or e}; the previous snapshot stays in place")
         return False
+    t.data_ident = (st.st_ino, st.st_size, st.st_mtime_ns)
+    try:  # after data.json: live.json never names a list that data.json does not have yet
+        atomic_write(_parts(t, "live.json"), snapshot.live_bytes(t.head, tail), fsync=t.cfg["output"]["fsync"])
+    except OSError as e:
+        t.errors.append(C.write_error("live", _parts(t, "live.json"), e))
+    return True
+
+
+def clients_meta(t: Tick) -> dict:
+    """data.json's optional keys on the client list's age and cadence."""
+    ccfg = t.cfg["clients"]
+    at, seq = (t.kept["at"], t.kept["seq"]) if t.kept and not t.collect else (t.now, t.seq)
+    return {
+        "clients_collected_at": snapshot.rfc3339(at),
+        "clients_seq": seq,
+        "clients_cadence": {
+            "interval_s": t.every_s,
+            "reason": t.cadence_reason,
+            "cpu_budget": ccfg["cpu_budget"],
+            "max_interval_s": ccfg["max_interval_s"],
+        },
+    }
+
+
+def publish_client_list(t: Tick) -> bool:
+    """data.json.d/clients-SEQ.json.gz (the deflate segment data.json.gz
+    holds, framed as a gzip file of its own), renamed into place before
+    data.json names it; the oldest beyond KEEP_CLIENT_FILES go.  With gzip
+    off there is none: the page reads data.json when the list changes.  A
+    failure is an error entry; data.json is written all the same."""
+    if t.segment is None:
+        return False
+    path = _parts(t, f"clients-{t.seq}.json.gz")
+    try:
+        atomic_write(path, t.segment.gzip(), fsync=t.cfg["output"]["fsync"])
+    except OSError as e:
+        t.errors.append(C.write_error("page_files", path, e))
+        return False
+    d = os.path.dirname(path)
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return True
+    seqs = sorted(int(n[8:-8]) for n in names if n[:8] == "clients-" and n[-8:] == ".json.gz" and n[8:-8].isdigit())
+    for old in seqs[:-KEEP_CLIENT_FILES]:
+        try:
+            os.unlink(os.path.join(d, f"clients-{old}.json.gz"))
+        except OSError:
+            pass
     return True
 
 
@@ -485,6 +786,42 @@ def keep_page_current(t: Tick) -> int:
     from chrony_snap import site
 
     return site.ensure_page(t.out, t.cfg, t.host, t.st)
+
+
+def remember_client_list(t: Tick):
+    """What a later tick needs to reuse this collection (state.bin) and to
+    compute the next one's rates (prev.bin)."""
+    if getattr(t, "data_ident", None) is None or (t.segment is not None and not t.list_published):
+        t.st.pop("clients_kept", None)  # not published: nothing to reuse
+    else:
+        t.st["clients_kept"] = {
+            "seq": t.seq,
+            "boot_id": t.boot_id,
+            "since_boot": t.since_boot,
+            "at": t.now,
+            "raw_size": t.raw_size,
+            "offset": t.offset,
+            "data_ident": t.data_ident,
+            "crc": None if t.segment is None else t.segment.crc,
+            "shift": None if t.segment is None else t.segment.shift,
+            "summary": t.summary,
+            "counts": _counts_kept(t.counts),
+            "errors": [e for e in t.errors if e["report"] in ("clients", "clients_nts")],
+            "cost": t.cost,
+            "key": _clients_key(t),
+        }
+    if t.clients_failed or not _ok(t.errors, "clients"):
+        t.st["force_clients"] = True  # a list chronyd did not give is never kept as the answer
+    dns.prune(t.cache, t.now, t.new_prev_clients)
+    S.save(t.sdir, "prev", {"boot_id": t.boot_id, "since_boot": t.since_boot, "clients": t.new_prev_clients})
+    if t.first_seen_unkeyed is not None:
+        # after prev.bin: a second reference to its address strings would make
+        # marshal track every one of them while writing it
+        firstseen.save_if_changed(
+            t.sdir, t.first_seen_stored, t.prev_clients, t.new_prev_clients, t.first_seen_unkeyed, t.first_seen
+        )
+    if t.lookups is not None or not t.cache:
+        S.save(t.sdir, "dns", t.cache)
 
 
 def remember_state(t: Tick):
@@ -502,26 +839,12 @@ def remember_state(t: Tick):
     if t.sdir is None:
         return
     t.st["seq"] = t.seq
-    dns.prune(t.cache, t.now, t.new_prev_clients)
+    t.st["ss_prev"] = (t.boot_id, t.since_boot, t.serverstats)
     try:
-        S.save(
-            t.sdir,
-            "prev",
-            {
-                "boot_id": t.boot_id,
-                "since_boot": t.since_boot,
-                "clients": t.new_prev_clients,
-                "serverstats": t.serverstats,
-            },
-        )
-        if t.first_seen_unkeyed is not None:
-            # after prev.bin: a second reference to its address strings would make
-            # marshal track every one of them while writing it
-            firstseen.save_if_changed(
-                t.sdir, t.first_seen_stored, t.prev_clients, t.new_prev_clients, t.first_seen_unkeyed, t.first_seen
-            )
-        if t.lookups is not None or not t.cache:
-            S.save(t.sdir, "dns", t.cache)
+        if t.collect:
+            remember_client_list(t)
+        elif t.st.get("clients_kept") is not None:  # the list now lives in this tick's data.json
+            t.st["clients_kept"].update(offset=t.offset, data_ident=t.data_ident)
         S.save(t.sdir, "state", t.st)
     except OSError as e:
         log(f"cannot save state in {t.sdir}: {e.strerror}")

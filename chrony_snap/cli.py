@@ -57,6 +57,7 @@ COMMANDS = {
             "--root": ("root", str, "DIR", "the web root chrony-snap writes (required)"),
             "--listen": ("listen", str, "ADDR", "nginx listen directive (default 80)"),
             "--server-name": ("server_name", str, "NAME", "server_name (default _)"),
+            "--poll-log": ("poll_log", str, "FILE", "the page polls' access log (clients.poll_log; default in README)"),
         },
         ["root"],
     ),
@@ -171,10 +172,11 @@ def main(argv=None):
             1.0 if o["interval"] is None else o["interval"],
         )
     if cmd == "nginx-config":
-        from chrony_snap.nginx import site_config
+        from chrony_snap.nginx import DEFAULT_POLL_LOG, site_config
 
         try:
-            text = site_config(o["root"], o["listen"] or "80", o["server_name"] or "_")
+            poll_log = o["poll_log"] or DEFAULT_POLL_LOG
+            text = site_config(o["root"], o["listen"] or "80", o["server_name"] or "_", poll_log)
         except ValueError as e:
             sys.stderr.write(f"chrony-snap nginx-config: {e}\n")
             return 2

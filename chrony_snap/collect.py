@@ -55,14 +55,15 @@ def argv_for(cfg_chrony: dict, command: str) -> list:
     return argv
 
 
-def start(cfg_chrony: dict):
-    """Start one chronyc per report; returns a runner.Running to wait() on
-    (a context manager: whatever still runs on exit is killed and reaped)."""
+def start(cfg_chrony: dict, with_clients: bool = True):
+    """Start one chronyc per report (the client list's two only
+    `with_clients`); returns a runner.Running to wait() on (a context
+    manager: whatever still runs on exit is killed and reaped)."""
     return run_start(
         [
             (r.name, argv_for(cfg_chrony, r.command), cfg_chrony[r.deadline_key], r.cap)
             for r in REPORTS.values()
-            if r.name != "clients_nts" or cfg_chrony["nts_ke"]
+            if (r.name != "clients_nts" or cfg_chrony["nts_ke"]) and (with_clients or not r.name.startswith("clients"))
         ]
     )
 

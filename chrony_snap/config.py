@@ -39,6 +39,14 @@ SCHEMA = {
         "ttl_s": (3600, "int", (1, 86400 * 30)),
         "negative_ttl_s": (600, "int", (1, 86400 * 30)),
     },
+    # the client list's CPU budget (chrony_snap/cadence.py)
+    "clients": {
+        "cpu_budget": (0.05, "float", (0.0, 1.0)),  # 0 refused in resolve_status
+        "max_interval_s": (30.0, "float", (1.0, 3600.0)),
+        "idle_after_s": (300.0, "float", (1.0, 86400.0 * 30)),
+        "poll_log": ("/var/log/nginx/chrony-snap-poll.log", "str", None),
+        "pid_file": ("/run/chrony/chronyd.pid", "str", None),
+    },
     "output": {
         "gzip": (True, "bool", None),
         "gzip_level": (1, "int", (1, 9)),
@@ -140,6 +148,9 @@ def resolve_status(cfg: dict) -> dict:
     st["critical_drop_ratio"] = r if st["critical_drop_ratio"] is None else st["critical_drop_ratio"]
     if st["critical_drops"] < st["warning_drops"]:
         raise ConfigError("config: status.critical_drops must be >= status.warning_drops")
+    if cfg["clients"]["cpu_budget"] <= 0:
+        budget = cfg["clients"]["cpu_budget"]
+        raise ConfigError(f"config: clients.cpu_budget must be > 0 (a fraction of one core), got {budget!r}")
     h = cfg["health"]
     if h["offset_critical_s"] < h["offset_degraded_s"]:
         raise ConfigError("config: health.offset_critical_s must be >= health.offset_degraded_s")

@@ -16,7 +16,7 @@ SIGKILL = 9  # the signal module would import enum
 
 
 class Result:
-    __slots__ = ("name", "rc", "out", "err", "timed_out", "overflow", "spawn_error")
+    __slots__ = ("name", "rc", "out", "err", "timed_out", "overflow", "spawn_error", "cpu_s")
 
     def __init__(self, name):
         self.name = name
@@ -26,6 +26,7 @@ class Result:
         self.timed_out = False
         self.overflow = False
         self.spawn_error = None
+        self.cpu_s = 0.0  # the child's user+system CPU, once reaped
 
     def __repr__(self):
         return (
@@ -201,9 +202,10 @@ def _kill(pid):
 def _reap(ch, block):
     if ch.res.rc is not None:
         return
-    pid, status = os.waitpid(ch.pid, 0 if block else os.WNOHANG)
+    pid, status, usage = os.wait4(ch.pid, 0 if block else os.WNOHANG)
     if pid:
         ch.res.rc = os.waitstatus_to_exitcode(status)
+        ch.res.cpu_s = usage.ru_utime + usage.ru_stime
 
 
 def _close_all(ch):

@@ -48,10 +48,21 @@ def head_bytes(*, seq, now_wall, host, cfg):
 
 
 def tail_bytes(
-    *, cfg, chrony, reports, summary, errors, duration_ms, ss_rate, health=None, history=None, client_log=None
+    *,
+    cfg,
+    chrony,
+    reports,
+    summary,
+    errors,
+    duration_ms,
+    ss_rate,
+    health=None,
+    history=None,
+    client_log=None,
+    clients_meta=None,
 ):
-    """The rest of data.json, after the clients array (`health`, `history` and
-    `client_log` left out when None)."""
+    """The rest of data.json, after the clients array (`health`, `history`,
+    `client_log` and `clients_meta` left out when None)."""
     st = cfg["status"]
     tracking = reports.get("tracking")
     if tracking is not None:
@@ -80,4 +91,11 @@ def tail_bytes(
         rest["history"] = history
     if client_log is not None:
         rest["client_log"] = client_log
+    if clients_meta is not None:
+        rest.update(clients_meta)
     return b"]," + dumps(rest)[1:].encode("utf-8")
+
+
+def live_bytes(head: bytes, tail: bytes) -> bytes:
+    """The page's per-second file: data.json without its client list."""
+    return head[: -len(b',"clients":[')] + b"," + tail[2:]

@@ -263,3 +263,15 @@ def trend_site():
             yield site
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+CROWD = 1500  # clients of `crowd`: enough to exceed a small [clients] cpu_budget
+
+
+@pytest.fixture(scope="module")
+def crowd():
+    """A chronyd with CROWD clients (populate()), shared by one module's tests."""
+    from helpers import CrowdSandbox
+
+    with CrowdSandbox(CROWD, limited=5, cmd=2) as sb:
+        yield sb

@@ -587,3 +587,34 @@ class TrendSite:
             yield self
         finally:
             web.stop()
+
+
+# The fake chronyc is a Python start per call (~0.1 s of CPU here): more than the default
+# [clients] cpu_budget, so the client list would be re-collected only every few ticks.
+EVERY_TICK = "[clients]\ncpu_budget = 1.0\n"
+
+
+class CrowdSandbox:
+    """A private chronyd in a short directory with populate()'s traffic
+    (`clients` NTP clients, `limited` of them rate-limited, `cmd` command
+    clients each); stopped and removed on exit.  Module-scoped fixtures share one."""
+
+    def __init__(self, clients, limited, cmd):
+        self.traffic = dict(clients=clients, limited=limited, cmd=cmd)
+
+    def __enter__(self):
+        from chrony_snap.harness.sandbox import Sandbox, populate
+
+        self.dir = short_dir()
+        self.sb = Sandbox(self.dir / "chrony")
+        self.sb.start()
+        try:
+            populate(self.sb, **self.traffic)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.sb
+
+    def __exit__(self, *exc):
+        self.sb.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from chrony_snap import clientlog, firstseen, health, state as S
-from helpers import read_snapshot, validate, write_config
+from helpers import EVERY_TICK, read_snapshot, validate, write_config
 
 OLD = "2020-01-02T03:04:05Z"
 FIXTURE_CLIENTS = 9  # tests/fixtures/chrony/clients_c_n.csv
@@ -22,6 +22,7 @@ def build(tmp_path, fake, cfg_text="", **kw):
     if "conf =" not in cfg_text:
         cfg_text = 'conf = ""\n' + cfg_text  # never this machine's chrony.conf
     cfg_text = "[chrony]\nreports_deadline_s = 10\nclients_deadline_s = 10\n" + cfg_text
+    cfg_text = EVERY_TICK + cfg_text
     return fake.build(tmp_path, write_config(tmp_path / "c.toml", cfg_text), **kw)
 
 

@@ -88,6 +88,8 @@ def golden_site(tmp_path, monkeypatch, fake):
     clock = Clock(monkeypatch)
     out, state = tmp_path / "www", tmp_path / "state"
     cfg = page_config(tmp_path / "config.toml", host="golden-host")
+    with open(cfg, "a") as f:  # a budget no tick exceeds, no idle marker: the cadence stays "every tick"
+        f.write(f'[clients]\ncpu_budget = 1.0\npoll_log = "{tmp_path / "no-poll-log"}"\n')
     # the client log's capacity from the config, not from this machine's chrony.conf
     cfg.write_text(cfg.read_text() + "[chrony]\nclient_log_capacity = 4096\n")
     chronyc = fake_chronyc(tmp_path, fake)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from chrony_snap import __version__, build as B, config
-from helpers import FAKE_CHRONYC, FIX, cli_argv, read_snapshot, write_config
+from helpers import EVERY_TICK, FAKE_CHRONYC, FIX, cli_argv, read_snapshot, write_config
 
 NOBODY = 65534
 DEADLINES = "[chrony]\nreports_deadline_s = 10\nclients_deadline_s = 10\n"
@@ -174,7 +174,7 @@ def test_fifo_instead_of_state_files_does_not_block(tmp_path, fake):
 
 def test_cancelled_tick_publishes_nothing(tmp_path, fake, monkeypatch):
     monkeypatch.setenv("FAKE_CHRONYC_DIR", str(fake.dir))
-    write_config(tmp_path / "c.toml", DEADLINES)
+    write_config(tmp_path / "c.toml", DEADLINES + EVERY_TICK)  # each tick calls `clients`
     args = (
         str(tmp_path / "www"),
         str(tmp_path / "c.toml"),

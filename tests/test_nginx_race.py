@@ -22,7 +22,6 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -33,8 +32,7 @@ import pytest
 
 from chrony_snap import nginx as N
 from chrony_snap.harness import nginx as H
-from chrony_snap.harness.sandbox import Sandbox, populate
-from helpers import build_args, cli, cli_argv, fill_disk, read_snapshot, run_build, short_dir, validate, write_config
+from helpers import CrowdSandbox, build_args, cli, cli_argv, fill_disk, read_snapshot, run_build, validate, write_config
 
 CLIENTS = 3000
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,15 +57,8 @@ def prod_nginx(out):
 @pytest.fixture(scope="module")
 def busy():
     """A chronyd with 3,000+ clients, shared by this module's tests."""
-    d = short_dir()
-    sb = Sandbox(d / "chrony")
-    sb.start()
-    try:
-        populate(sb, clients=CLIENTS, limited=20, cmd=3)
+    with CrowdSandbox(CLIENTS, limited=20, cmd=3) as sb:
         yield sb
-    finally:
-        sb.stop()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def build_argv(out, sb, state, cfg):
@@ -219,7 +210,8 @@ def test_nginx_t_is_clean_and_cli_prints_the_block(short_tmp):
         d.mkdir()
         port = H.free_port()
         site = d / "site.conf"
-        site.write_text(N.site_config(str(www), f"127.0.0.1:{port}", "_"))
+        # the poll log in the test's directory: `nginx -t` creates it, never the production one
+        site.write_text(N.site_config(str(www), f"127.0.0.1:{port}", "_", str(d / "poll.log")))
         conf = d / "nginx.conf"
         conf.write_text(H.wrapper_conf(str(d), str(site), http_extra=HOSTILE_HTTP if hostile else ""))
         r = H.check_config(str(conf), str(d) + "/")
@@ -269,8 +261,8 @@ def test_csp_matches_the_page(tmp_path):
     # browser tests run behind this block too: tests/conftest.py)
     site = N.site_config("/srv/www")
     sent = re.findall(r'add_header Content-Security-Policy "([^"]*)" always;', site)
-    # server, data.json, metrics, history/ and its chunks, assets, / and index.html
-    assert len(sent) == site.count("Content-Security-Policy") == 8 and set(sent) == {N.CSP}
+    # server, data.json, live.json, client lists, metrics, history/ and its chunks, assets, / and index.html
+    assert len(sent) == site.count("Content-Security-Policy") == 10 and set(sent) == {N.CSP}
 
 
 def test_headers_no_304_gzip_static_and_dot_files(busy, short_tmp):

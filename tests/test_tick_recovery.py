@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from chrony_snap import __version__, build as B, config
-from helpers import FAKE_CHRONYC, cli_argv, fill_disk, read_snapshot, write_config
+from helpers import EVERY_TICK, FAKE_CHRONYC, cli_argv, fill_disk, read_snapshot, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 OLD_RELEASE = "637f601"
@@ -29,7 +29,7 @@ def env_fake(fake, monkeypatch):
 
 
 def config_text(extra=""):
-    return "[chrony]\nreports_deadline_s = 10\nclients_deadline_s = 10\n" + extra
+    return "[chrony]\nreports_deadline_s = 10\nclients_deadline_s = 10\n" + EVERY_TICK + extra
 
 
 def tick(tmp_path, out=None, cfg=None, **kw):

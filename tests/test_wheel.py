@@ -16,10 +16,9 @@ ROOT = Path(__file__).parent.parent
 def tree(d: Path):
     out = {}
     for p in sorted(d.rglob("*")):
-        rel = p.relative_to(d)
-        # per-tick: times differ (history/: the published series, named and stamped by time)
-        if p.is_file() and p.name not in ("data.json", "data.json.gz", "metrics") and rel.parts[0] != "history":
-            out[str(rel)] = p.read_bytes()
+        per_tick = p.name in ("data.json", "data.json.gz", "metrics") or p.parent.name in ("data.json.d", "history")
+        if p.is_file() and not per_tick:  # per-tick files: times (generated_at, first_seen) differ
+            out[str(p.relative_to(d))] = p.read_bytes()
     return out
 
 

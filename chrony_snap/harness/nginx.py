@@ -189,6 +189,12 @@ class NginxProcess:
         return os.path.join(self.dir, "error.log")
 
     @property
+    def poll_log(self) -> str:
+        """The page's poll log (the production site block's, in the workdir):
+        what `[clients] poll_log` names for a build served by this nginx."""
+        return os.path.join(self.dir, "poll.log")
+
+    @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
@@ -224,7 +230,7 @@ class NginxProcess:
         """Write the site block and the wrapper for ``port``; the wrapper's path."""
         site = os.path.join(self.dir, "chrony-snap-site.conf")
         with open(site, "w") as f:
-            f.write(site_config(self.root, f"127.0.0.1:{port}", "_"))
+            f.write(site_config(self.root, f"127.0.0.1:{port}", "_", self.poll_log))
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
             f.write(wrapper_conf(self.dir, site, workers=self.workers, user=self.user, http_extra=self.http_extra))
