@@ -15,7 +15,6 @@ import pytest
 
 pytest.importorskip("playwright")
 from playwright.sync_api import expect  # noqa: E402
-
 from test_page_trends import PHONE, open_trends, pick  # noqa: E402
 
 CHARTS = ("offset", "frequency", "root", "traffic", "population", "sources")
@@ -96,7 +95,8 @@ def test_format_helpers_round_to_three_digits(trend_site, new_page):
     rounding, whole numbers of 1000 and more kept whole."""
     _, page = open_trends(new_page, trend_site)
     got = page.evaluate(
-        """async () => { const url = performance.getEntriesByType("resource").map((e) => e.name).find((n) => /\/format[.\w-]*\.js/.test(n));
+        r"""async () => { const url = performance.getEntriesByType("resource").map((e) => e.name)
+               .find((n) => /\/format[.\w-]*\.js/.test(n));
              const f = await import(url);
              return [f.significant(-0.003651), f.significant(0.037071), f.significant(12345.6),
                      f.significant(999.7), f.formatSeconds(9.9996e-7, true), f.formatSeconds(-0.00012345),
@@ -121,7 +121,7 @@ def test_phone_shows_every_percentile_cell(trend_site, new_page):
     )
     assert len(cells) == 14
     for c in cells:
-        assert 0 <= c["left"] and c["right"] <= PHONE["width"], c
+        assert c["left"] >= 0 and c["right"] <= PHONE["width"], c
         assert c["box"][0] <= c["left"] and c["right"] <= c["box"][1], c
         assert not c["clipped"], c
     scrolls = page.evaluate(
