@@ -37,16 +37,31 @@ export function formatDuration(s) {
 
 export function formatAgo(s) { return s !== s ? "never" : (s < 1 ? "0 s" : formatDuration(s)) + " ago"; }
 
-/* small durations such as offsets and delays, in ns/µs/ms/s, 3 digits */
-export function formatSeconds(x, signed) {
-  if (x !== x) return "–";
-  const a = Math.abs(x);
-  if (a === 0) return "0 s";
-  const [v, unit] = a < 1e-6 ? [x * 1e9, "ns"] : a < 1e-3 ? [x * 1e6, "µs"] : a < 1 ? [x * 1e3, "ms"] : [x, "s"];
-  return (signed && x > 0 ? "+" : "") + (+v.toPrecision(3)) + " " + unit;
+/* the precision of a measured figure: 3 significant digits (-0.003651 ->
+   "-0.00365"); a whole number of 1000 or more stays whole ("12,346"), never
+   rounded to "1.23e+4" */
+export function significant(x) {
+  const r = +x.toPrecision(3);
+  return Math.abs(r) >= 1000 ? integer.format(Math.round(x)) : String(r);
 }
 
+/* small durations such as offsets and delays, in ns/µs/ms/s, 3 digits; the
+   unit is chosen after rounding (999.96 ns is "1 µs", not "1000 ns") */
+export function formatSeconds(x, signed) {
+  if (x !== x) return "–";
+  const a = +Math.abs(x).toPrecision(3);
+  if (a === 0) return "0 s";
+  const [v, unit] = a < 1e-6 ? [x * 1e9, "ns"] : a < 1e-3 ? [x * 1e6, "µs"] : a < 1 ? [x * 1e3, "ms"] : [x, "s"];
+  return (signed && x > 0 ? "+" : "") + significant(v) + " " + unit;
+}
+
+/* the panel's ppm, to 4 digits as chronyc prints the clock's frequency */
 export function formatPpm(x) { return x !== x ? "–" : (+x.toPrecision(4)) + " ppm"; }
+
+/* the trends' ppm and rates: the 3 digits of every other trend figure */
+export function formatPpmTrend(x) { return x !== x ? "–" : significant(x) + " ppm"; }
+
+export function formatPerSecond(x) { return x !== x ? "–" : significant(x) + "/s"; }
 
 const pad2 = (n) => String(n).padStart(2, "0");
 

@@ -4,10 +4,10 @@
  * theme change makes them anew.
  */
 import uPlot from "./vendor/uplot/uPlot.esm.js";
-import { formatDateTime, formatPpm, formatSeconds } from "./format.js";
+import { el, setAttr, setText } from "./dom.js";
+import { formatDateTime, formatPerSecond, formatPpmTrend, formatSeconds, significant } from "./format.js";
 
-const count = (x) => x !== x ? "–" : String(+x.toFixed(1));
-const perSecond = (x) => x !== x ? "–" : (+x.toPrecision(3)) + "/s";
+const count = (x) => x !== x ? "–" : significant(x);
 const offset = (x) => formatSeconds(x, true);
 
 /* the charts, in page order. series: [history series, label, CSS colour,
@@ -18,14 +18,14 @@ export const CHARTS = [
     ["system_time_s", "Offset", "--accent", offset],
     ["max_clock_error_s", "Max clock error", "--crit", formatSeconds]] },
   { id: "frequency", title: "Frequency and skew", series: [
-    ["frequency_ppm", "Frequency", "--accent", formatPpm],
-    ["skew_ppm", "Skew", "--warn", formatPpm, "skew"]] },
+    ["frequency_ppm", "Frequency", "--accent", formatPpmTrend],
+    ["skew_ppm", "Skew", "--warn", formatPpmTrend, "skew"]] },
   { id: "root", title: "Root delay and dispersion", series: [
     ["root_delay_s", "Root delay", "--accent", formatSeconds],
     ["root_dispersion_s", "Root dispersion", "--stale", formatSeconds]] },
   { id: "traffic", title: "NTP requests and drops per second", band: true, series: [
-    ["ntp_packets_received_pps", "Requests", "--accent", perSecond],
-    ["ntp_packets_dropped_pps", "Drops", "--crit", perSecond]] },
+    ["ntp_packets_received_pps", "Requests", "--accent", formatPerSecond],
+    ["ntp_packets_dropped_pps", "Drops", "--crit", formatPerSecond]] },
   { id: "population", title: "Clients by status", whole: true, series: [
     ["ok", "OK", "--ok", count],
     ["warning", "Warning", "--warn", count],
@@ -35,11 +35,17 @@ export const CHARTS = [
 
 const SOURCE_COLOURS = ["--accent", "--stale", "--warn", "--ok"];
 
-/* a chart's series for this window: the sources chart has one per source */
+/* the k-th line of a chart is drawn in the k-th style, [canvas dash, CSS
+   border style] for its swatch in the read-out: colour is not the only cue */
+const LINES = [[null, "solid"], [[6, 3], "dashed"], [[1.5, 2.5], "dotted"], [[9, 3, 2, 3], "double"]];
+
+/* a chart's series for this window: the sources chart has one per source
+   (colours shifted every 4 sources, so that no two share colour and style) */
 export function seriesOf(chart, win) {
   if (!chart.sources) return chart.series.filter((s) => win.cols[s[0]]);
-  return (win.sources || []).map((src, k) => [`source${src.slot}_offset_s`, String(src.label), SOURCE_COLOURS[k % 4], offset])
-    .filter((s) => win.cols[s[0]]);
+  const colour = (k) => SOURCE_COLOURS[(k + Math.floor(k / 4)) % 4];
+  return (win.sources || []).filter((src) => win.cols[`source${src.slot}_offset_s`])
+    .map((src, k) => [`source${src.slot}_offset_s`, String(src.label), colour(k), offset]);
 }
 
 /* a CSS variable resolved to a colour the canvas understands (light-dark()
@@ -70,14 +76,15 @@ export function makePlot(target, layout, data, size, colours, view) {
     grid: { stroke: colours.line, width: 1 }, ticks: { stroke: colours.line, width: 1 } }];
   const bands = [];
   const scales = { x: { time: true, range: () => [view.since, view.until] } };
-  for (const [, label, colour, format, scale] of layout.series) {
-    const y = scale || "y";
+  layout.series.forEach(([, label, colour, format, scale], k) => {
+    const y = scale || "y", dash = LINES[k % LINES.length][0];
     if (!scales[y]) {
       scales[y] = {};
       axes.push(axis(y, y === "y" ? 3 : 1, format));
     }
-    series.push({ label, scale: y, stroke: colours[colour], width: 1.5, points: { show: false }, spanGaps: false });
-  }
+    series.push({ label, scale: y, stroke: colours[colour], width: 1.5, dash: dash && dash.map((d) => d * uPlot.pxRatio),
+      points: { show: false }, spanGaps: false });
+  });
   if (layout.bands) {
     for (const [, label, colour, , scale] of layout.series) {
       // the edges drawn thin, so that a one-bucket spike still shows as a line
@@ -159,15 +166,32 @@ function drawEvents(u, events, colour) {
   u.eventsDrawn = drawn;
 }
 
-/* the read-out under a chart: the time and each series' value with its
-   unit (on a coarse tier: the bucket's mean, min and max) */
-export function readout(layout, win, i) {
-  const parts = [formatDateTime(win.t[i] * 1000)];
-  for (const [name, label, , format] of layout.series) {
-    const col = win.cols[name], mean = col.mean[i];
-    let text = label + " " + format(mean);
+/* the read-out under a chart, made once per layout: the time, then for each
+   series its key (a swatch in the line's colour and style, hidden from
+   screen readers, and its name) and its value. Returns what readout() fills */
+export function makeReadout(target, layout) {
+  const time = el("span"), values = [], parts = [time];
+  layout.series.forEach(([, label, colour], k) => {
+    const swatch = el("span", "sw " + LINES[k % LINES.length][1]), value = el("span");
+    setAttr(swatch, "aria-hidden", "true");
+    swatch.style.borderTopColor = `var(${colour})`;
+    const name = el("span", "tkey");
+    name.append(swatch, label + " ");
+    parts.push(" · ", name, value);
+    values.push(value);
+  });
+  target.replaceChildren(...parts);
+  return { time, values };
+}
+
+/* row i in the read-out: the time and each series' value with its unit (on
+   a coarse tier: the bucket's mean, min and max); no row: dashes */
+export function readout(read, layout, win, i, prefix = "") {
+  setText(read.time, i == null ? prefix + "–" : prefix + formatDateTime(win.t[i] * 1000));
+  layout.series.forEach(([name, , , format], k) => {
+    const col = win.cols[name], mean = i == null ? NaN : col.mean[i];
+    let text = format(mean);
     if (layout.coarse && mean === mean) text += " (" + format(col.min[i]) + " to " + format(col.max[i]) + ")";
-    parts.push(text);
-  }
-  return parts.join(" · ");
+    setText(read.values[k], text);
+  });
 }

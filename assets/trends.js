@@ -12,7 +12,7 @@ import { formatDateTime, formatSeconds } from "./format.js";
 import { extend, loadWindow, openIndex } from "./history-data.js";
 import { hooks, mark, record } from "./hooks.js";
 import { RANGES, prefs, savePrefsSoon } from "./prefs.js";
-import { CHARTS, makePlot, readout, seriesOf, themeColours } from "./trend-charts.js";
+import { CHARTS, makePlot, makeReadout, readout, seriesOf, themeColours } from "./trend-charts.js";
 import { eventsIn, loadEvents, renderEvents } from "./trend-events.js";
 import { PERCENTILES, percentiles, plotValues, sortedFinite, summarise, tableRows } from "./trend-stats.js";
 
@@ -70,7 +70,7 @@ function buildBoxes() {
     details.addEventListener("toggle", () => { if (details.open) fillTable(b); });
     box.append(title, plot, nodata, read, sum, details);
     grid.append(box);
-    const b = { chart, box, plotDiv: plot, nodata, read, sum, details, table, plot: null, layout: null, inView: true, stale: false };
+    const b = { chart, box, plotDiv: plot, nodata, read, sum, details, table, plot: null, layout: null, key: null, inView: true, stale: false };
     boxes.push(b);
   }
   const seen = new IntersectionObserver((entries) => {
@@ -121,6 +121,7 @@ function draw() {
     b.layout = { series: seriesOf(b.chart, win), bands: coarse && !!b.chart.band, coarse, whole: !!b.chart.whole };
     const data = plotData(b.layout, win);
     b.plot = makePlot(b.plotDiv, b.layout, data, plotSize(b), colours, view);
+    b.key = makeReadout(b.read, b.layout);
     setHidden(b.nodata, hasValues(data));
   }
   describe();
@@ -184,7 +185,7 @@ function fillTable(b) {
 }
 
 function renderPercentiles(n) {
-  const col = win.cols.system_time_s, cells = byId("trends-pct").tBodies[0].rows[0].cells;
+  const col = win.cols.system_time_s, cells = byId("trends-pct").querySelectorAll("tbody td");
   const ps = col ? percentiles(sortedFinite(col.mean, 0, n)) : PERCENTILES.map(() => NaN);
   ps.forEach((v, k) => setText(cells[k], formatSeconds(v, true)));
   setText(cells[5], formatSeconds(ps[3] - ps[1]));
@@ -196,7 +197,7 @@ function renderPercentiles(n) {
 
 function showLatest(b) {
   const n = rows(win);
-  setText(b.read, n ? "Latest: " + readout(b.layout, win, n - 1) : "");
+  readout(b.key, b.layout, win, n ? n - 1 : null, "Latest: ");
 }
 
 function onCursor(u) {
@@ -204,7 +205,7 @@ function onCursor(u) {
   if (!b || !win) return;
   const idx = u.cursor.idx;
   if (idx == null) { showLatest(b); return; }
-  setText(b.read, readout(b.layout, win, idx));
+  readout(b.key, b.layout, win, idx);
 }
 
 function onSelect(u) {
