@@ -102,11 +102,13 @@ def cli_argv(*args, python=None) -> list[str]:
     return [python or sys.executable, "-m", "chrony_snap", *map(str, args)]
 
 
-def cli(*args, check=True, env=None, timeout=60, user=None, runtime=None) -> subprocess.CompletedProcess:
+def cli(*args, check=True, env=None, timeout=60, user=None, runtime=None, cwd=None) -> subprocess.CompletedProcess:
     """Run the real CLI in a child process and return its CompletedProcess
     (text stdout/stderr).  check=True raises with stderr on a non-zero exit.
     `runtime` (the ``runtime`` fixture) runs it from a copy any user can read,
-    for non-root runs with `user`."""
+    for non-root runs with `user`.  `cwd`: `python -m` puts the working
+    directory first on sys.path, before PYTHONPATH: another tree's code runs
+    only from its own directory."""
     e = dict(os.environ)
     if runtime:
         e["PYTHONPATH"] = str(runtime.path)
@@ -114,7 +116,7 @@ def cli(*args, check=True, env=None, timeout=60, user=None, runtime=None) -> sub
     if env:
         e.update(env)
     argv = cli_argv(*args, python=runtime.python if runtime else None)
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=e, user=user)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=e, user=user, cwd=cwd)
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} -> rc={r.returncode}\nstdout:{r.stdout}\nstderr:{r.stderr}")
     return r

@@ -245,8 +245,12 @@ def test_state_of_the_previous_release_is_used(tmp_path, fake, source):
         old = _old_release(tmp_path)
         if old is None:
             pytest.skip(f"this clone lacks {OLD_RELEASE}")
-        fake.build(tmp_path, cfg, state=state, env={"PYTHONPATH": str(old)})
-        assert read_snapshot(tmp_path / "www")["generator"]["version"] == "0.1.0"
+        # from its own directory: `python -m` would otherwise run this tree's code
+        old_cfg = write_config(tmp_path / "old.toml", "[chrony]\nreports_deadline_s = 10\nclients_deadline_s = 10\n")
+        fake.build(tmp_path, old_cfg, state=state, env={"PYTHONPATH": str(old)}, cwd=old)
+        first = read_snapshot(tmp_path / "www")
+        assert first["generator"]["version"] == "0.1.0"
+        assert "health" not in first and "history" not in first  # keys the old release did not have
     else:
         shutil.copytree(REPO / "tests" / "fixtures" / "state-0.1.0", state, ignore=shutil.ignore_patterns("README.md"))
     r = fake.build(tmp_path, cfg, state=state)
