@@ -23,7 +23,7 @@ def test_skipped_tick_keeps_first_seen_client_log_and_firstseen_bin(tmp_path, cr
     assert skipped["client_log"]["records"] == skipped["summary"]["clients"]
     assert "history" in skipped and skipped["errors"] == []
     assert seen_file.read_bytes() == before
-    seen = firstseen.load(str(t.state), print)
+    seen, _stored = firstseen.load(str(t.state), print)
     assert {c["address"] for c in skipped["clients"]} <= seen.keys()
     live = json.loads((t.out / "data.json.d" / "live.json").read_bytes())
     assert live["client_log"] == skipped["client_log"]
