@@ -468,10 +468,12 @@ def live_page(browser, url, n, seconds, log):
     return res
 
 
-def live_table(rows):
-    def f(x, d=1):
-        return "n/a" if x != x else f"{x:.{d}f}"
+def f(x, d=1):
+    """x with d decimals for the tables; "n/a" for NaN"""
+    return "n/a" if x != x else f"{x:.{d}f}"
 
+
+def live_table(rows):
     out = [
         "| clients | seconds (polls) | lists fetched | seconds with a new list / without "
         "| main thread ms/s: median with list / without / mean (max) "
@@ -572,9 +574,6 @@ Targets (issue 11):
 
 
 def table(rows):
-    def f(x, d=1):
-        return "n/a" if x != x else f"{x:.{d}f}"
-
     out = [
         "| clients | data.json | main thread per refresh, median (max) ms | floor ms | ratio "
         "| worker parse + model ms | main + worker ms | ratio (main + worker) / floor "
