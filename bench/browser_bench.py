@@ -23,6 +23,20 @@ Per size it reports
 * JS heap: used size after a forced GC, and the highest used size sampled
   between refreshes.
 Timing targets are reported, never asserted (machines are noisy).
+
+    .venv/bin/python bench/browser_bench.py --live [--sizes 10000,100000] [--seconds 90]
+
+--live (issue 11) measures instead the page's steady state against the files
+the real engine writes: a private chronyd with N clients (a few new ones every
+few seconds), `chrony-snap watch --interval 1` with the default client-list
+budget writing data.json.d/live.json every second and a new
+clients-SEQ.json.gz when it re-collects, nginx's shipped site (its poll log
+is the budget's idle marker, so the page counts as watched).  Per second of
+steady state: the main thread's busy ms (CDP Performance TaskDuration), the
+worker's ms (its parse + model + analysis timings, window.chronySnap.perf),
+the bytes received (Playwright's encoded body + headers sizes, gzip as
+sent); medians over seconds with and without a new client list, and means.
+Its section replaces the "Live polling" section of --out.
 """
 
 from __future__ import annotations
@@ -302,10 +316,264 @@ def bench_size(browser, url, n, cycles, log):
     return res
 
 
-def table(rows):
-    def f(x, d=1):
-        return "n/a" if x != x else f"{x:.{d}f}"
+LIVE_HEADING = "## Live polling against the engine's files (issue 11)"
+BREAKDOWN = ("ScriptDuration", "RecalcStyleDuration", "LayoutDuration")
+LIVE_TARGETS = {"main_ms_s": 50, "kb_s": 100}
 
+
+def read_text(path):
+    """A file's text, "" if there is none."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+class Churn:
+    """New clients every `period` s (after the first n addresses), as a pool
+    server sees: each new client list then has a changed address list."""
+
+    def __init__(self, port, n, per=20, period=3.0):
+        import ipaddress
+
+        from chrony_snap.harness.sandbox import ipv4_range, ntp_clients
+
+        self.next = ipaddress.IPv4Address("127.64.0.1") + n
+        self.args = (port, per, period, ipv4_range, ntp_clients)
+        self._stop = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        port, per, period, ipv4_range, ntp_clients = self.args
+        while not self._stop.wait(period):
+            ntp_clients(port, ipv4_range(str(self.next), per), wait=0.1)
+            self.next += per
+
+    def stop(self):
+        self._stop.set()
+        self.t.join()
+
+
+def live_size(browser, n, seconds, log):
+    """One size of --live: chronyd + `chrony-snap watch` + nginx + the page."""
+    from chrony_snap.harness.sandbox import Sandbox, ipv4_range, ntp_clients
+
+    base = tempfile.mkdtemp(prefix="cs-bl-", dir="/tmp")
+    os.chmod(base, 0o711)  # nginx's workers run as the web user
+    www = os.path.join(base, "www")
+    os.mkdir(www)
+    watch = None
+    try:
+        with Sandbox(os.path.join(base, "c"), ipv6=False) as sb, NginxProcess(www) as web:
+            log(f"  {n}: populating chronyd ...")
+            ntp_clients(sb.ntp_port, ipv4_range("127.64.0.1", n))
+            cfg = os.path.join(base, "c.toml")
+            with open(cfg, "w") as f:
+                f.write(
+                    '[dns]\nenabled = false\n[output]\nhost = "bench-host"\n[chrony]\nclients_deadline_s = 30\n'
+                    f'[clients]\npid_file = "{sb.pid_path}"\npoll_log = "{web.poll_log}"\n'
+                )
+            argv = [sys.executable, "-m", "chrony_snap", "watch", "--interval", "1", "--out", www,
+                    "--socket", str(sb.socket), "--state", os.path.join(base, "st"), "--config", cfg]  # fmt: skip
+            watch = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            live = os.path.join(www, "data.json.d", "live.json")
+            while not os.path.exists(live) or not os.path.exists(os.path.join(www, "index.html")):
+                if watch.poll() is not None:
+                    raise SystemExit(f"chrony-snap watch exited {watch.returncode}")
+                time.sleep(0.2)
+            churn = Churn(sb.ntp_port, n)
+            try:
+                return live_page(browser, web.url, n, seconds, log)
+            finally:
+                churn.stop()
+    finally:
+        if watch is not None:
+            watch.terminate()
+            watch.wait()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def live_page(browser, url, n, seconds, log):
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = ctx.new_page()
+    errors, requests = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    ctx.on("requestfinished", lambda r: requests.append(r))  # the worker's fetches too
+    cdp = ctx.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    page.goto(url)
+    page.wait_for_selector("html[data-seq]", timeout=120000)
+    page.click("#pop-details > summary")  # the client-population section open: its drawing is measured too
+    # settle: the first list's model and drawing are not the steady state
+    page.wait_for_function("() => window.chronySnap.perf.length >= 3", timeout=120000)
+    page.wait_for_timeout(2000)
+    del requests[:]
+    seen = page.evaluate("() => window.chronySnap.perf.at(-1).seq")  # perf keeps the last 100 refreshes
+    m0 = metrics(cdp)
+    t_prev = time.monotonic()
+    secs = []
+    load = [os.getloadavg()[0]]
+    end = t_prev + seconds
+    while time.monotonic() < end:
+        page.wait_for_timeout(max(0, 1000 - (time.monotonic() - t_prev) * 1000))
+        m1 = metrics(cdp)
+        t = time.monotonic()
+        new = page.evaluate("(seq) => window.chronySnap.perf.filter((p) => p.seq > seq)", seen)
+        seen = max([seen] + [p["seq"] for p in new])
+        got, requests[:] = requests[:], []
+        sizes = [(r.url, r.sizes()) for r in got]
+        lists = sum(1 for u, _ in sizes if "/clients-" in u or u.endswith("/data.json"))
+        secs.append(
+            {
+                "s": t - t_prev,
+                "main_ms": (m1["TaskDuration"] - m0["TaskDuration"]) * 1000,
+                **{k: (m1[k] - m0[k]) * 1000 for k in BREAKDOWN},
+                "worker_ms": sum(p["parse"] + p["build"] + (p.get("analytics") or 0) for p in new),
+                # the list's download and its model can fall in two seconds: both count
+                "list": lists > 0 or any(p["build"] > 0 for p in new),
+                "bytes": sum(z["responseBodySize"] + z["responseHeadersSize"] for _, z in sizes),
+                "lists": lists,
+                "polls": len(new),
+            }
+        )
+        m0, t_prev = m1, t
+        if len(secs) % 15 == 0:
+            load.append(os.getloadavg()[0])
+    res = {"clients": n, "seconds": len(secs), "console_errors": len(errors), "load": load}
+    res["clients_shown"] = page.evaluate("() => window.chronySnap.perf.at(-1).clients")
+    ctx.close()
+    per_s = lambda key, rows: sum(r[key] for r in rows) / max(1e-9, sum(r["s"] for r in rows))  # noqa: E731
+    for name, rows in (
+        ("all", secs),
+        ("list", [r for r in secs if r["list"]]),
+        ("nolist", [r for r in secs if not r["list"]]),
+    ):
+        res[name] = {
+            "n": len(rows),
+            "main_med": med([r["main_ms"] / r["s"] for r in rows]),
+            "main_max": max((r["main_ms"] / r["s"] for r in rows), default=float("nan")),
+            "worker_med": med([r["worker_ms"] / r["s"] for r in rows]),
+            "kb_med": med([r["bytes"] / r["s"] / 1e3 for r in rows]),
+            "main_avg": per_s("main_ms", rows),
+            "worker_avg": per_s("worker_ms", rows),
+            "kb_avg": per_s("bytes", rows) / 1e3,
+            **{k: per_s(k, rows) for k in BREAKDOWN},
+        }
+    res["polls"] = sum(r["polls"] for r in secs)
+    res["lists"] = sum(r["lists"] for r in secs)
+    log(f"  {n}: {json.dumps(res)}")
+    return res
+
+
+def f(x, d=1):
+    """x with d decimals for the tables; "n/a" for NaN"""
+    return "n/a" if x != x else f"{x:.{d}f}"
+
+
+def live_table(rows):
+    out = [
+        "| clients | seconds (polls) | lists fetched | seconds with a new list / without "
+        "| main thread ms/s: median with list / without / mean (max) "
+        "| worker ms/s: median with list / without / mean | received KB/s: median with list / without / mean "
+        "| load average (1 min) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        a, li, no = r["all"], r["list"], r["nolist"]
+        out.append(
+            f"| {r['clients']:,} | {r['seconds']} ({r['polls']}) | {r['lists']} | {li['n']} / {no['n']} "
+            f"| {f(li['main_med'])} / {f(no['main_med'])} / **{f(a['main_avg'])}** ({f(a['main_max'])}) "
+            f"| {f(li['worker_med'])} / {f(no['worker_med'])} / {f(a['worker_avg'])} "
+            f"| {f(li['kb_med'])} / {f(no['kb_med'])} / **{f(a['kb_avg'])}** "
+            f"| {' '.join(f'{x:.1f}' for x in r['load'])} |"
+        )
+    return "\n".join(out)
+
+
+def live_breakdown(rows):
+    return "\n".join(
+        f"- {r['clients']:,}, seconds without a new list: main thread {r['nolist']['main_avg']:.1f} ms/s, of which "
+        f"script {r['nolist']['ScriptDuration']:.1f}, style {r['nolist']['RecalcStyleDuration']:.1f}, "
+        f"layout {r['nolist']['LayoutDuration']:.1f} (the rest: paint, commit, GC, timers, DevTools); with a new list: "
+        f"{r['list']['main_avg']:.1f} ms/s, script {r['list']['ScriptDuration']:.1f}, "
+        f"style {r['list']['RecalcStyleDuration']:.1f}, layout {r['list']['LayoutDuration']:.1f}"
+        for r in rows
+    )
+
+
+def live_verdict(rows):
+    lines = []
+    for r in rows:
+        if r["clients"] != 100000:
+            continue
+        for what, value, target, unit in (
+            ("main thread, mean over the steady state", r["all"]["main_avg"], LIVE_TARGETS["main_ms_s"], "ms/s"),
+            ("transfer, mean over the steady state", r["all"]["kb_avg"], LIVE_TARGETS["kb_s"], "KB/s"),
+        ):
+            ok = value <= target
+            lines.append(
+                f"- 100k, {what}: {value:.1f} {unit} (target ≤ {target} {unit}) — {'met' if ok else 'NOT met'}"
+            )
+    return "\n".join(lines)
+
+
+def live_main(a, argv):
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    log = lambda s: (sys.stderr.write(s + "\n"), sys.stderr.flush())  # noqa: E731
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        version = browser.version
+        for n in [int(x) for x in a.sizes.split(",")]:
+            rows.append(live_size(browser, n, a.seconds, log))
+        browser.close()
+    cmd = "cd /work/main && .venv/bin/python bench/browser_bench.py " + " ".join(argv)
+    section = f"""{LIVE_HEADING}
+
+Command (from the repository root):
+
+    {cmd.strip()}
+
+Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared with other work: load average column, sampled
+every 15 s), Linux {platform.release()}; Chromium {version} (Debian, headless), 1920x1080, the
+client-population section open. The page, chronyd, `chrony-snap watch` and nginx all run on these 2 CPUs.
+
+{live_table(rows)}
+
+How it is measured. A private chronyd with N clients (20 new ones every 3 s, so that each new list has
+a changed address list), `chrony-snap watch --interval 1` with the default budget (`cpu_budget = 0.05`,
+`max_interval_s = 30`), nginx with the shipped site; the page polls `data.json.d/live.json` every second and
+fetches `clients-SEQ.json` (served gzip) when live.json names a new `clients_seq`. After the page has
+settled, once a second for the run:
+
+* *main thread*: the page's Chromium `Performance.getMetrics` TaskDuration over the second (every task on
+  the renderer's main thread: live.json's adoption and the panels' update, the client model's adoption,
+  sorting and drawing, analytics, style, layout, paint, GC, timers, and the bench's own DevTools calls);
+* *worker*: the worker's own parse + model + analysis times of the polls answered in that second
+  (`window.chronySnap.perf`: wall times in the worker, off the main thread);
+* *received*: Playwright's `request.sizes()` (encoded body + headers) of every response finished in that
+  second, the worker's fetches included;
+* a second is *with a new list* when a poll answered in it carried a new client model.
+
+Where the main thread's time goes (Performance metrics, ms per second):
+{live_breakdown(rows)}
+
+Targets (issue 11):
+{live_verdict(rows)}
+"""
+    text = read_text(a.out) or "# Browser benchmark results\n"
+    if LIVE_HEADING in text:
+        text = text[: text.index(LIVE_HEADING)]
+    with open(a.out, "w") as f:
+        f.write(text.rstrip("\n") + "\n\n" + section)
+    print(section)
+
+
+def table(rows):
     out = [
         "| clients | data.json | main thread per refresh, median (max) ms | floor ms | ratio "
         "| worker parse + model ms | main + worker ms | ratio (main + worker) / floor "
@@ -366,7 +634,11 @@ def main(argv=None):
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--cycles", type=int, default=12)
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS-browser.md"))
+    ap.add_argument("--live", action="store_true", help="steady-state polling against the engine's files")
+    ap.add_argument("--seconds", type=float, default=90, help="--live: seconds measured per size")
     a = ap.parse_args(argv)
+    if a.live:
+        return live_main(a, argv if argv is not None else sys.argv[1:])
     from playwright.sync_api import sync_playwright
 
     sizes = [int(x) for x in a.sizes.split(",")]
@@ -444,6 +716,9 @@ Notes:
   model is built; the main thread keeps typed arrays and strings only (heap column).
 - Timings vary run to run on a shared 2-CPU machine: compare ratios against the floor of the same run.
 """
+    old = read_text(a.out)
+    if LIVE_HEADING in old:  # --live's section stays
+        md = md.rstrip("\n") + "\n\n" + old[old.index(LIVE_HEADING) :]
     with open(a.out, "w") as f:
         f.write(md)
     print(md)
