@@ -23,6 +23,7 @@ usage: python bench/scale_bench.py [--sizes 1000,10000,100000] [--seconds 60]
 """
 
 import argparse
+import compileall
 import json
 import os
 import signal
@@ -178,6 +179,9 @@ def main():
     ap.add_argument("--runners", default="timer", help="timer, loop or timer,loop")
     ap.add_argument("--out")
     a = ap.parse_args()
+    # byte-compiled, as `pip install` leaves it: with PYTHONDONTWRITEBYTECODE set
+    # (it is on some machines) every timer run would compile the package anew
+    compileall.compile_dir(str(REPO / "chrony_snap"), quiet=1)
     rows = []
     for n in [int(x) for x in a.sizes.split(",")]:
         tmp = Path(tempfile.mkdtemp(prefix="cs-sc", dir="/tmp"))
