@@ -121,3 +121,5 @@ MAX_STRATUM = 16  # NTP_MAX_STRATUM
 POLL_RANGE = range(-7, 25)
 # print_report's %L: chronyc prints "Invalid" for a value it does not know
 LEAP_STATUSES = frozenset({"Normal", "Insert second", "Delete second", "Not synchronised", "Invalid"})
+# chrony's numeric leap status (LEAP_Normal ... LEAP_Unsynchronised): the metric and the history series
+LEAP_CODES = {"Normal": 0, "Insert second": 1, "Delete second": 2, "Not synchronised": 3}

@@ -52,7 +52,6 @@ TRACKING = (
     "update_interval_s",
     "stratum",
 )
-LEAP_CODES = {"Normal": 0, "Insert second": 1, "Delete second": 2, "Not synchronised": 3}
 RATES = (
     "ntp_packets_received",
     "ntp_packets_dropped",
@@ -141,7 +140,7 @@ def values(tracking, rates, summary, new_clients, sources, source_table) -> list
         out += [_NAN] * (len(TRACKING) + 2)
     else:
         out += [float(tracking[k]) for k in TRACKING]
-        out.append(float(LEAP_CODES.get(tracking["leap_status"], _NAN)))
+        out.append(float(F.LEAP_CODES.get(tracking["leap_status"], _NAN)))
         out.append(max_clock_error(tracking))
     out += [_num(rates.get(k)) for k in RATES] if rates is not None else [_NAN] * len(RATES)
     out += [float(summary[k]) for k in POPULATION] if summary is not None else [_NAN] * len(POPULATION)

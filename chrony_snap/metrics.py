@@ -9,7 +9,7 @@ made-up zeros); a value that is not finite is left out.  README.md
 ("Fleet monitoring with Prometheus") lists every name.
 """
 
-from chrony_snap import __version__
+from chrony_snap import __version__, fields as F
 from chrony_snap.health import max_clock_error
 
 # chrony_exporter's clients.go buckets: seconds (last seen, NTP interval), and drops
@@ -52,8 +52,6 @@ SOURCE_STATES = {
     "not_combined": "outlier",
 }
 SOURCE_MODES = {"server": "client", "peer": "peer", "refclock": "reference clock"}
-# chrony's numeric leap status (LEAP_Normal ... LEAP_Unsynchronised)
-LEAP = {"Normal": 0, "Insert second": 1, "Delete second": 2, "Not synchronised": 3}
 
 TRACKING = (
     ("last_offset_seconds", "last_offset_s", "Estimated local offset at the last clock update."),
@@ -194,7 +192,7 @@ def render(*, up, reports, summary, counts, nts_ke, errors, now, duration_s, chr
             "chrony_snap_tracking_leap_status",
             "gauge",
             "chrony's leap status: 0 normal, 1 insert second, 2 delete second, 3 not synchronised.",
-            LEAP.get(tr["leap_status"]),
+            F.LEAP_CODES.get(tr["leap_status"]),
         )
         o.add(
             "chrony_snap_max_clock_error_seconds",
