@@ -25,7 +25,7 @@ from chrony_snap import (
 )
 from chrony_snap.writer import Segment, StreamingFile, atomic_write, prepare as prepare_file, remove_stale_temps
 
-PARTS_DIR = "data.json.d"  # the page's parts of data.json: live.json, clients-SEQ.json
+PARTS_DIR = "data.json.d"  # the page's parts of data.json: live.json, clients-SEQ.json.gz
 KEEP_CLIENT_FILES = 3  # a viewer that read live.json just before a collection still finds its list
 
 
@@ -139,8 +139,14 @@ def plan_clients(t: Tick):
     force = t.st.pop("force_clients", False) or t.sdir is None or (kept and kept["key"] != _clients_key(t))
     t.collect = cadence.due(last, t.since_boot, t.boot_id, t.every_s, force)
     if t.collect:
-        t.chronyd_before = cadence.chronyd_cpu(ccfg["pid_file"])
-        t.cpu_before = time.process_time()
+        _begin_collection(t)
+
+
+def _begin_collection(t: Tick):
+    """What a collection's cost is measured from (note_cost)."""
+    t.collect = True
+    t.chronyd_before = cadence.chronyd_cpu(t.cfg["clients"]["pid_file"])
+    t.cpu_before = time.process_time()
 
 
 class KeptList:
@@ -176,9 +182,7 @@ class KeptList:
         if not ok:
             log(f"kept client list ({t.data_json}, {path}) is missing or changed; collecting it again")
             self.close()
-            t.collect = True
-            t.chronyd_before = cadence.chronyd_cpu(t.cfg["clients"]["pid_file"])
-            t.cpu_before = time.process_time()
+            _begin_collection(t)
             return None
         t.kept_segment = seg
         return self.fd
@@ -616,7 +620,6 @@ def _publish_events(t: Tick, hdir, published, new, limit):
     its JSON for the page and tools in the web root (atomic, never torn;
     `published` None: the web root's history/ is not usable this tick)."""
     from chrony_snap.jsonenc import dumps
-    from chrony_snap.writer import atomic_write
 
     events = S.load(hdir, "events", log).get("events")
     events = (events if events.__class__ is list else []) + new
@@ -791,7 +794,7 @@ def keep_page_current(t: Tick) -> int:
 def remember_client_list(t: Tick):
     """What a later tick needs to reuse this collection (state.bin) and to
     compute the next one's rates (prev.bin)."""
-    if getattr(t, "data_ident", None) is None or (t.segment is not None and not t.list_published):
+    if t.segment is not None and not t.list_published:
         t.st.pop("clients_kept", None)  # not published: nothing to reuse
     else:
         t.st["clients_kept"] = {

@@ -10,6 +10,8 @@ moved for `clients.idle_after_s`.  The cost is a moving average over the
 last collections, so one slow tick does not set the cadence for a minute.
 """
 
+import os
+
 # chronyd's CPU per client and collection where /proc/<pid>/stat cannot be
 # read: 20k clients cost chronyd 40-50 ms per `chronyc clients` (issue 11)
 CHRONYD_S_PER_CLIENT = 2.5e-6
@@ -73,8 +75,6 @@ def watched(poll_log, now, idle_after_s) -> bool:
     """Someone polled the page recently: the poll log (nginx's access log of
     the page's per-second file) moved within idle_after_s.  A missing or
     unreadable marker counts as watched: the safe default."""
-    import os
-
     try:
         return now - os.stat(poll_log).st_mtime < idle_after_s
     except (OSError, ValueError):
@@ -84,8 +84,6 @@ def watched(poll_log, now, idle_after_s) -> bool:
 def chronyd_cpu(pid_file):
     """chronyd's utime+stime in seconds from /proc, or None (no pid file,
     another user's process under ProtectProc=invisible, ...)."""
-    import os
-
     try:
         with open(pid_file, "rb") as f:
             pid = int(f.read(32).split()[0])

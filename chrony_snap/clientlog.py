@@ -184,7 +184,7 @@ def capacity(ch: dict, cache) -> tuple:
     if ch["client_log_capacity"]:
         return ch["client_log_capacity"], "config", [], {}
     path = ch["conf"]
-    if not path or _identity(path) is None:
+    if not path:
         return None, None, [], {}
     if _cache_valid(cache, path):
         m = cache["capacity"]

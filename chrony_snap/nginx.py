@@ -50,6 +50,8 @@ from __future__ import annotations
 
 import os
 
+from chrony_snap.config import SCHEMA
+
 # Same policy as the page's <meta http-equiv="Content-Security-Policy">, plus
 # frame-ancestors (only effective as a header).
 CSP = (
@@ -153,7 +155,7 @@ def check_root(root: str) -> str:
     return root
 
 
-DEFAULT_POLL_LOG = "/var/log/nginx/chrony-snap-poll.log"  # = config clients.poll_log's default
+DEFAULT_POLL_LOG = SCHEMA["clients"]["poll_log"][0]
 
 
 def site_config(root: str, listen: str = "80", server_name: str = "_", poll_log: str = DEFAULT_POLL_LOG) -> str:
