@@ -33,9 +33,15 @@ function checkTier(t, i) {
   if ((t.oldest === null) !== (t.newest === null) || t.newest < t.oldest) fail(what, "oldest/newest disagree");
 }
 
+/* A history request that hangs must not leave the Trends "Loading…" for ever:
+   it fails (the index, the events) or becomes a gap (a chunk). */
+export const FETCH_TIMEOUT_MS = 10000;
+
 /* The index, fetched and checked; throws an Error saying what is wrong. */
 export async function openIndex(url) {
-  const response = await fetch(url, { cache: "no-cache", credentials: "same-origin" });
+  const response = await fetch(url, {
+    cache: "no-cache", credentials: "same-origin", signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+  });
   if (!response.ok) fail("index.json", "HTTP " + response.status);
   const index = await response.json();
   if (!index || index.format !== FORMAT) fail("index.json", "format " + (index && index.format) + " is not " + FORMAT);
@@ -83,7 +89,7 @@ function readFile(buffer, index, tier, what) {
    too, its reason added to `problems`; one bad chunk never costs the window. */
 async function fetchFile(url, index, tier, what, problems) {
   try {
-    const response = await fetch(url, { credentials: "same-origin" });
+    const response = await fetch(url, { credentials: "same-origin", signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
     if (response.status === 404) return null; // not there (yet, or any more)
     if (!response.ok) fail(what, "HTTP " + response.status);
     return readFile(await response.arrayBuffer(), index, tier, what);

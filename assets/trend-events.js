@@ -3,12 +3,13 @@
  * checked, and listed beside the charts as text. */
 import { el, setAttr } from "./dom.js";
 import { formatDateTime } from "./format.js";
+import { FETCH_TIMEOUT_MS } from "./history-data.js";
 
 const MAX_LISTED = 50;
 
 /* [{t, time, code, message}] oldest first; entries that are not events are skipped */
 export async function loadEvents(url) {
-  const response = await fetch(url, { cache: "no-store" });
+  const response = await fetch(url, { cache: "no-store", signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
   if (!response.ok) throw new Error(url.pathname + ": HTTP " + response.status);
   const doc = await response.json();
   const out = [];

@@ -285,3 +285,18 @@ def test_trends_screenshots(trend_site, new_page, tmp_path):
             page.locator("#trends").screenshot(path=path)
             assert os.path.getsize(path) > 20000
             assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+
+
+def test_a_history_request_that_hangs_fails_instead_of_loading_for_ever(trend_site, new_page):
+    """index.json never answered (a stuck proxy, a stalled nginx): the section
+    says it cannot load the history once the fetch times out
+    (history-data.js FETCH_TIMEOUT_MS, 10 s).  Without the timeout it read
+    "Loading…" for as long as the page stayed open."""
+    probe = new_page(trend_site.url, viewport=WIDE)
+    page = probe.page
+    page.route("**/history/index.json", lambda route: None)  # never fulfilled
+    expect(page.locator("#trends")).to_be_visible()
+    page.click("#trends-details > summary")
+    status = page.locator("#trends-status")
+    expect(status).to_have_text("Loading…")
+    expect(status).to_contain_text("Cannot load the history", timeout=20000)
