@@ -126,7 +126,8 @@ export function renderAnalytics(analytics, snapshot) {
   if (nts) setText(split, "NTS-KE: " + formatInt(nts.nts) + " clients; NTP without NTS-KE: " + formatInt(nts.ntpOnly));
   setHidden(split, !nts);
   drawNetworks(analytics);
-  lastNow = Date.parse(snapshot.generated_at) / 1000;
+  const generated = Date.parse(snapshot.generated_at);
+  if (isFinite(generated)) lastNow = generated / 1000; // an unreadable time must not hide every card
   if (newOnly) setNewSince(lastNow - NEW_WINDOW_S); // the hour moves with the data
   drawNew(analytics);
   drawBrief(analytics, snapshot.client_log);

@@ -381,7 +381,7 @@ export async function fetchSnapshot(url, timeoutMs) {
    (same: seq unchanged; clientsSame: no model, the page keeps its own).
 
    urls.live: the per-second file (data.json without the list; it names the
-   list by clients_seq), urls.parts: the directory of clients-SEQ.json,
+   list by clients_seq; clients-SEQ.json.gz is fetched beside it),
    urls.whole: data.json, used where there is no live.json (an older
    chrony-snap, a hand-made data.json) or no clients-SEQ.json (gzip off). */
 export function snapshotLoader() {

@@ -63,7 +63,7 @@ export function themeColours() {
 
 function translucent(rgb, alpha) { return rgb.replace(/^rgb\((.*)\)$/, `rgba($1, ${alpha})`); }
 
-/* one plot: layout = {series: [[name, label, colour, format, scale]], bands},
+/* one plot: layout = {series: [[name, label, colour, format, scale]], bands, coarse, whole},
    view = the shared state trends.js keeps (x range, events, handlers) */
 export function makePlot(target, layout, data, size, colours, view) {
   const axis = (scale, side, format) => ({

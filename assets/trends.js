@@ -3,8 +3,9 @@
  * (history-data.js: once, at the finest tier the plots' pixels can show),
  * the charts (trend-charts.js, uPlot), their text summaries and tables
  * (trend-stats.js), the offset's percentiles and the events
- * (trend-events.js). Each data.json poll extends the window by its one
- * row (extend()): nothing is downloaded again. A drag over a chart zooms
+ * (trend-events.js). Each poll (live.json) extends the window by its one
+ * row (extend()): no chunk is downloaded again; events.json is re-read
+ * every EVENTS_EVERY_S. A drag over a chart zooms
  * in, reloading at a finer tier when one fits.
  */
 import { afterPaint, byId, el, root, setAttr, setHidden, setText } from "./dom.js";
