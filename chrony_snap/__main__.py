@@ -1,3 +1,3 @@
-from chrony_snap.cli import main
+from chrony_snap.cli import run
 
-raise SystemExit(main())
+run()

@@ -45,7 +45,7 @@ def test_wheel_contents_and_identical_site(tmp_path):
     assert "chrony_snap/cli.py" in names and "chrony_snap/build.py" in names
     assert not any("/tests/" in n or n.startswith("tests/") for n in names)
     script = next(n for n in names if n.endswith(".data/scripts/chrony-snap"))
-    assert "from chrony_snap.cli import main" in zipfile.ZipFile(wheel).read(script).decode()
+    assert "from chrony_snap.cli import run" in zipfile.ZipFile(wheel).read(script).decode()
 
     unpacked = tmp_path / "site-packages"
     zipfile.ZipFile(wheel).extractall(unpacked)
