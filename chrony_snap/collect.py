@@ -1,15 +1,17 @@
 """The reports chrony-snap collects, one row each in REPORTS (like
 chrony_exporter's one collector per report), and what a failed call means.
 
-``start()`` is the I/O edge (it spawns one chronyc per report, in parallel,
-each with its own deadline and output cap); ``diagnose()`` is pure: it turns
-a failed call into an error record with a hint a human can act on.
+``start()`` is the I/O edge (chronyc children in parallel, each with its own
+deadline and output cap: the client list's, and one for the five small
+reports, see CHEAP); ``split_cheap()`` and ``diagnose()`` are pure: the
+latter turns a failed call into an error record with a hint a human can act
+on.
 """
 
 import os
 
 from chrony_snap import clients, parse
-from chrony_snap.runner import run_all, start as run_start, which
+from chrony_snap.runner import Result, run_all, start as run_start, which
 
 KIB, MIB = 1024, 1024 * 1024
 
@@ -44,28 +46,78 @@ REPORTS = {
 }
 CONNECT_FAILED = "Could not open connection to daemon"
 
+# The five small reports, asked of chronyd by ONE chronyc (`-m`): one process
+# a tick instead of five, ~1 ms of CPU each (issue 11).  The single-line
+# reports come first, so that the output splits by position; sources' lines
+# start with their mode (^ = #), sourcestats' with a name.  chronyc stops at
+# the first command that fails, so any failure asks them again one chronyc
+# each (start_each), and each report's own answer is diagnosed.
+CHEAP = ("tracking", "serverstats", "activity", "sources", "sourcestats")
+COMBINED = "cheap"  # the combined call's name among the results
+_SOURCE_MODES = (b"^,", b"=,", b"#,")
 
-def argv_for(cfg_chrony: dict, command: str) -> list:
+
+def argv_for(cfg_chrony: dict, *commands: str) -> list:
     argv = [cfg_chrony["chronyc"], "-c", "-n"]
     if cfg_chrony["socket"]:
         argv += ["-h", cfg_chrony["socket"]]
     if cfg_chrony["port"]:
         argv += ["-p", str(cfg_chrony["port"])]
-    argv += ["-m", f"timeout {cfg_chrony['request_timeout_ms']}", f"retries {cfg_chrony['retries']}", command]
+    argv += ["-m", f"timeout {cfg_chrony['request_timeout_ms']}", f"retries {cfg_chrony['retries']}", *commands]
     return argv
 
 
 def start(cfg_chrony: dict, with_clients: bool = True):
-    """Start one chronyc per report (the client list's two only
-    `with_clients`); returns a runner.Running to wait() on (a context
-    manager: whatever still runs on exit is killed and reaped)."""
-    return run_start(
-        [
-            (r.name, argv_for(cfg_chrony, r.command), cfg_chrony[r.deadline_key], r.cap)
-            for r in REPORTS.values()
-            if (r.name != "clients_nts" or cfg_chrony["nts_ke"]) and (with_clients or not r.name.startswith("clients"))
-        ]
-    )
+    """Start the client list's chronyc (two with NTS-KE; only `with_clients`)
+    and the five small reports' one; returns a runner.Running to wait() on (a
+    context manager: whatever still runs on exit is killed and reaped)."""
+    jobs = [
+        (r.name, argv_for(cfg_chrony, r.command), cfg_chrony[r.deadline_key], r.cap)
+        for r in REPORTS.values()
+        if r.name.startswith("clients") and with_clients and (r.name != "clients_nts" or cfg_chrony["nts_ke"])
+    ]
+    commands = [REPORTS[n].command for n in CHEAP]
+    jobs.append((COMBINED, argv_for(cfg_chrony, *commands), cfg_chrony["reports_deadline_s"], _CHEAP_CAP))
+    return run_start(jobs)
+
+
+_CHEAP_CAP = sum(REPORTS[n].cap for n in CHEAP)
+
+
+def start_each(cfg_chrony: dict):
+    """The five small reports one chronyc each, in parallel: after the
+    combined call failed, so that each failure is told apart."""
+    return run_start([(n, argv_for(cfg_chrony, REPORTS[n].command), cfg_chrony["reports_deadline_s"], REPORTS[n].cap)
+                      for n in CHEAP])  # fmt: skip
+
+
+def split_cheap(res: Result) -> dict | None:
+    """The combined call's answer as each small report's own Result, or None
+    when it cannot be told apart (a command failed or hung, or output of a
+    shape chronyc does not print): ask them one by one then.  A chronyc that
+    cannot be started is that for each report."""
+    if res.spawn_error:
+        return dict.fromkeys(CHEAP, res)
+    if res.timed_out or res.overflow or res.rc != 0 or res.err.strip():
+        return None
+    lines = res.out.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    if len(lines) < 3:
+        return None
+    rest = lines[3:]
+    n_sources = 0
+    while n_sources < len(rest) and rest[n_sources][:2] in _SOURCE_MODES:
+        n_sources += 1
+    if any(line[:2] in _SOURCE_MODES for line in rest[n_sources:]):
+        return None
+    parts = [lines[0:1], lines[1:2], lines[2:3], rest[:n_sources], rest[n_sources:]]
+    out = {}
+    for name, part in zip(CHEAP, parts, strict=True):
+        r = out[name] = Result(name)
+        r.rc = 0
+        r.out = b"".join(line + b"\n" for line in part)
+    return out
 
 
 def socket_state(path: str) -> str:

@@ -41,9 +41,12 @@ def test_replayed_reports_and_argv(tmp_path, fake):
     for call in calls:
         if call != "--version":
             assert call.startswith(f"-c -n -h {tmp_path / 'fake.sock'} -m timeout 250 retries 1 ")
-    assert sorted(c.rsplit(" ", 1)[-1] for c in calls if c != "--version") == sorted(
-        ["tracking", "sources", "sourcestats", "serverstats", "activity", "clients"]
-    )
+    # the five small reports in ONE chronyc (issue 11), the client list in its own
+    prefix = f"-c -n -h {tmp_path / 'fake.sock'} -m timeout 250 retries 1 "
+    assert sorted(c.removeprefix(prefix) for c in calls if c != "--version") == [
+        "clients",
+        "tracking serverstats activity sources sourcestats",
+    ]
     assert not any("-r" in c.split() for c in calls)
     # chronyc --version is asked once, then cached
     build(tmp_path, fake)
@@ -87,6 +90,13 @@ def test_501_over_udp_replayed(tmp_path, fake):
     doc = read_snapshot(tmp_path / "www")
     assert {e["report"]: e["code"] for e in doc["errors"]} == {"clients": "501", "serverstats": "501"}
     assert all("opencommands" in e["hint"] for e in doc["errors"])
+    # chronyc stops its combined run at serverstats: the reports after it are
+    # asked again one chronyc each, and nothing is lost
+    assert doc["activity"]["online"] == 1 and doc["sources"][0]["state"] == "selected"
+    assert doc["sourcestats"][0]["samples"] == 15 and doc["tracking"]["stratum"] == 11
+    asked = [c.rsplit(" 1 ", 1)[-1] for c in fake.calls() if c != "--version"]
+    small = ["tracking", "serverstats", "activity", "sources", "sourcestats"]
+    assert sorted(asked) == sorted(["clients", " ".join(small), *small])
 
 
 def test_506_everywhere_means_unreachable(tmp_path, fake):

@@ -188,6 +188,46 @@ def test_udp_command_port_501_for_clients(sandbox, short_tmp):
     assert set(errs) == {"clients", "serverstats"}
     assert errs["clients"]["code"] == "501" and "opencommands" in errs["clients"]["hint"]
     assert doc["tracking"]["stratum"] == 10  # monitoring reports still work over UDP
+    # chronyc stopped its combined run at serverstats' 501; the reports after it
+    # were asked again one by one (issue 11)
+    assert doc["activity"] is not None and doc["sources"] == [] and doc["sourcestats"] == []
+
+
+def test_one_chronyc_for_the_five_small_reports(short_tmp):
+    """Issue 11: a tick spawns one chronyc for tracking, serverstats, activity,
+    sources and sourcestats (not five), and the split answers are the real
+    daemon's, two upstream sources included."""
+    log, wrapper = short_tmp / "argv.log", short_tmp / "chronyc"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec /usr/bin/chronyc "$@"\n')
+    wrapper.chmod(0o755)
+    cfg = write_config(short_tmp / "c.toml")
+    with (
+        Sandbox(short_tmp / "u2", ratelimit=False, address="127.0.0.2", ipv6=False) as u2,
+        Sandbox(short_tmp / "u3", ratelimit=False, address="127.0.0.3", ipv6=False) as u3,
+    ):
+        servers = "".join(f"server {u.address} port {u.ntp_port} iburst minpoll -2 maxpoll -2\n" for u in (u2, u3))
+        with Sandbox(short_tmp / "dn", extra_conf=servers, ipv6=False) as dn:
+            deadline = time.monotonic() + 30
+            while True:
+                log.unlink(missing_ok=True)
+                run_build(short_tmp / "www", socket=dn.socket, state=short_tmp / "st", config=cfg, chronyc=wrapper)
+                doc = read_snapshot(short_tmp / "www")
+                synced = doc["tracking"]["stratum"] == 11  # to an upstream (its local stratum 10)
+                if synced and len(doc["sources"]) == 2 and len(doc["sourcestats"]) == 2:
+                    break
+                assert time.monotonic() < deadline, doc["sources"]
+                time.sleep(0.5)
+            direct = subprocess.run(
+                ["chronyc", "-c", "-n", "-h", str(dn.socket), "sources"], capture_output=True, text=True, check=True
+            ).stdout
+    calls = [c for c in log.read_text().splitlines() if c != "--version"]
+    assert len(calls) == 2 and sorted(c.rsplit(" ", 1)[-1] for c in calls) == ["clients", "sourcestats"]
+    assert any(c.endswith(" tracking serverstats activity sources sourcestats") for c in calls)
+    assert doc["errors"] == []
+    assert {s["address"] for s in doc["sources"]} == {"127.0.0.2", "127.0.0.3"}
+    assert {s["address"] for s in doc["sourcestats"]} == {"127.0.0.2", "127.0.0.3"}
+    assert sorted(line.split(",")[2] for line in direct.splitlines()) == ["127.0.0.2", "127.0.0.3"]
+    assert doc["serverstats"]["ntp_packets_received"] >= 0 and doc["activity"]["online"] == 2
 
 
 def test_no_permission_on_socket(sandbox, short_tmp, runtime):

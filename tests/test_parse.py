@@ -176,3 +176,76 @@ def test_diagnose_hints():
     e, ok = collect.diagnose("clients", _Res(spawn_error="chronyc: command not found"), CH, "present", 5)
     assert ok is None and "Install chrony" in e["hint"]
     assert collect.diagnose("tracking", _Res(fixture("tracking_c.csv")), CH, "present", 1) == (None, True)
+
+
+# ---- the five small reports' combined chronyc (collect.split_cheap, issue 11)
+
+
+def _combined(out, rc=0, err=b""):
+    from chrony_snap.runner import Result
+
+    r = Result(collect.COMBINED)
+    r.out, r.rc, r.err = out, rc, err
+    return r
+
+
+SMALL = {name: fixture(f"{name}_c.csv").encode() for name in collect.CHEAP}
+
+
+def test_combined_reports_split_back_into_each_reports_output():
+    two_sources = SMALL["sources"] + b"=,-,192.0.2.7,2,6,377,12,0.000012000,0.000012000,0.000100000\n"
+    two_stats = SMALL["sourcestats"] + b"192.0.2.7,6,3,80,0.002,0.031,0.000000100,0.000000300\n"
+    out = b"".join((SMALL["tracking"], SMALL["serverstats"], SMALL["activity"], two_sources, two_stats))
+    parts = collect.split_cheap(_combined(out))
+    assert list(parts) == list(collect.CHEAP)
+    assert {n: r.out for n, r in parts.items()} == {**SMALL, "sources": two_sources, "sourcestats": two_stats}
+    assert all(r.rc == 0 and r.err == b"" for r in parts.values())
+    values = {}
+    for name, r in parts.items():  # each part is what its parser reads from `chronyc REPORT`
+        values[name], problems = collect.REPORTS[name].parse(r.out.decode())
+        assert problems == [], name
+    assert [s["address"] for s in values["sources"]] == [s["address"] for s in values["sourcestats"]]
+
+
+def test_combined_reports_with_no_sources():
+    out = SMALL["tracking"] + SMALL["serverstats"] + SMALL["activity"]
+    parts = collect.split_cheap(_combined(out))
+    assert parts["sources"].out == b"" and parts["sourcestats"].out == b""
+    assert parts["activity"].out == SMALL["activity"]
+
+
+@pytest.mark.parametrize(
+    "out,rc,err",
+    [
+        # chronyc stopped at serverstats (501 over UDP): exit 1
+        (SMALL["tracking"] + b"501 Not authorised\n", 1, b""),
+        (SMALL["tracking"], 1, b"Unrecognized command\n"),
+        # fewer lines than the three single-line reports
+        (SMALL["tracking"] + SMALL["serverstats"], 0, b""),
+        # a sources line after sourcestats' lines: not a shape chronyc prints
+        (
+            SMALL["tracking"] + SMALL["serverstats"] + SMALL["activity"] + SMALL["sourcestats"] + SMALL["sources"],
+            0,
+            b"",
+        ),
+        # a warning on stderr
+        (SMALL["tracking"] + SMALL["serverstats"] + SMALL["activity"], 0, b"506 Cannot talk to daemon\n"),
+    ],
+)
+def test_combined_reports_that_cannot_be_told_apart_are_asked_one_by_one(out, rc, err):
+    assert collect.split_cheap(_combined(out, rc, err)) is None
+
+
+def test_combined_reports_hung_or_overflowing_are_asked_one_by_one():
+    r = _combined(b"")
+    r.timed_out = True
+    assert collect.split_cheap(r) is None
+    r = _combined(SMALL["tracking"])
+    r.overflow = True
+    assert collect.split_cheap(r) is None
+
+
+def test_combined_reports_without_chronyc_fail_each_report_the_same():
+    r = _combined(b"")
+    r.spawn_error = "chronyc: command not found"
+    assert collect.split_cheap(r) == dict.fromkeys(collect.CHEAP, r)
