@@ -9,8 +9,10 @@ wait4 rusage (user+system CPU, median of --runs):
   python -c pass              + site (the venv's .pth files)
   python -c 'import chrony_snap.build'   + the build path's imports
   chronyc -c -n REPORT        each of the five cheap reports alone
+  chronyc -c -n -m R1 .. R5   the five in one call, as the tick asks them
   chrony-snap build           the whole tick (chronyc children included)
-and the tick's own work (whole tick - imports - chronyc) by difference.
+and the tick's own work (whole tick - imports - the combined chronyc) by
+difference.
 
 usage: python bench/timer_breakdown.py [--sizes 10000,100000] [--runs 15]
            [--python PYTHON] [--script PATH]
@@ -29,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from chrony_snap.harness.sandbox import Sandbox, ipv4_range, ntp_clients  # noqa: E402
 
-CHEAP = ("tracking", "sources", "sourcestats", "serverstats", "activity")
+CHEAP = ("tracking", "serverstats", "activity", "sources", "sourcestats")
 
 
 def cpu_of(argv, env=None):
@@ -74,9 +76,11 @@ def measure(n, runs, py, script, tmp):
             "python -c pass (site, .pth)": median_ms([py, "-c", "pass"], runs),
             "python -c 'import chrony_snap.build'": median_ms([py, "-c", "import chrony_snap.build"], runs),
         }
-        chronyc = "/usr/bin/chronyc"
+        chronyc = ["/usr/bin/chronyc", "-c", "-n", "-h", str(sb.socket)]
         for r in CHEAP:
-            rows[f"chronyc {r}"] = median_ms([chronyc, "-c", "-n", "-h", str(sb.socket), r], runs)
+            rows[f"chronyc {r}"] = median_ms([*chronyc, r], runs)
+        # what a tick spawns since a14aa93: the five in one chronyc (collect.CHEAP)
+        rows["chronyc -m (the five in one, as the tick asks)"] = median_ms([*chronyc, "-m", *CHEAP], runs)
         # whole ticks, spaced out as the timer spaces them (the list stays reused:
         # idle, collected every 30 s; a collection tick, if one falls in, is the max)
         xs = []
@@ -102,14 +106,15 @@ def main():
     for n in [int(x) for x in a.sizes.split(",")]:
         tmp = Path(tempfile.mkdtemp(prefix="cs-tb", dir="/tmp"))
         rows, size = measure(n, a.runs, a.python, a.script, tmp)
-        chronyc = sum(v for k, v in rows.items() if k.startswith("chronyc "))
+        five = sum(v for k, v in rows.items() if k.startswith("chronyc ") and " -m " not in k)
+        chronyc = rows["chronyc -m (the five in one, as the tick asks)"]
         imports = rows["python -c 'import chrony_snap.build'"]
         whole = rows["chrony-snap build (whole tick, median)"]
         print(f"\n{n:,} clients, list reused; data.json {size / 1e6:.2f} MB; load {os.getloadavg()[0]:.2f}")
         for k, v in rows.items():
             print(f"| {k} | {v:.1f} |")
-        print(f"| five chronyc together | {chronyc:.1f} |")
-        print(f"| the tick's own work (whole - imports - chronyc) | {whole - imports - chronyc:.1f} |")
+        print(f"| five chronyc, one report each (before a14aa93) | {five:.1f} |")
+        print(f"| the tick's own work (whole - imports - chronyc -m) | {whole - imports - chronyc:.1f} |")
 
 
 if __name__ == "__main__":

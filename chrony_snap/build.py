@@ -158,7 +158,7 @@ class KeptList:
     what state.bin recorded: this tick collects after all."""
 
     def __init__(self, t):
-        self.t, self.fd = t, None
+        self.t, self.fd, self.gz_fd = t, None, None
 
     def __enter__(self):
         t = self.t
@@ -168,15 +168,14 @@ class KeptList:
         path = _parts(t, f"clients-{k['seq']}.json.gz")
         ok = False
         try:
-            self.fd = os.open(t.data_json, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            st = os.fstat(self.fd)
+            self.fd, st = S.open_regular(t.data_json, os.O_NOFOLLOW)
             seg = None
             if (st.st_ino, st.st_size, st.st_mtime_ns) == k["data_ident"]:
                 if k["crc"] is None:
                     ok = not t.cfg["output"]["gzip"]
                 else:
-                    data = S.read_regular(path, k["raw_size"] + (1 << 20))
-                    seg = Segment.from_gzip(data, k["raw_size"], k.get("shift"))
+                    self.gz_fd = S.open_regular(path, os.O_NOFOLLOW)[0]
+                    seg = Segment.in_gzip_file(self.gz_fd, k["raw_size"], k.get("shift"))
                     ok = seg is not None and seg.crc == k["crc"]
         except (OSError, ValueError):
             pass
@@ -189,9 +188,11 @@ class KeptList:
         return self.fd
 
     def close(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        for attr in ("fd", "gz_fd"):
+            fd = getattr(self, attr)
+            if fd is not None:
+                setattr(self, attr, None)
+                os.close(fd)
 
     def __exit__(self, *exc):
         self.close()

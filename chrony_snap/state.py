@@ -85,15 +85,26 @@ class locked:
             self.fd = None
 
 
-def read_regular(path: str, limit: int, owner: int | None = None) -> bytes:
-    """A regular file's bytes, at most `limit`.  Never blocks on a FIFO or a
-    device (O_NONBLOCK, then fstat).  Raises OSError (FileNotFoundError when
-    missing) or ValueError saying what is wrong with it."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+def open_regular(path: str, flags: int = 0) -> tuple[int, os.stat_result]:
+    """(fd, fstat) of a regular file open for reading.  Never blocks on a
+    FIFO or a device (O_NONBLOCK, then fstat).  Raises OSError
+    (FileNotFoundError when missing) or ValueError when it is not one."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | flags)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise ValueError("not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def read_regular(path: str, limit: int, owner: int | None = None) -> bytes:
+    """A regular file's bytes, at most `limit` (see open_regular).  Raises
+    OSError or ValueError saying what is wrong with it."""
+    fd, st = open_regular(path)
+    try:
         if owner is not None and st.st_uid != owner:
             raise ValueError(f"owned by uid {st.st_uid}, not by this user")
         if st.st_size > limit:

@@ -203,8 +203,8 @@ class StreamingFile:
 
     def splice(self, raw_fd: int, offset: int, raw_size: int, seg: "Segment | None"):
         """Append a segment kept from an earlier tick: its raw bytes copied
-        from `raw_fd` at `offset` (in the kernel where it can), its deflate
-        bytes as they are; nothing is compressed again."""
+        from `raw_fd` at `offset`, its deflate bytes as they are (both in the
+        kernel where it can); nothing is compressed again."""
         if self.error is not None:
             return
         try:
@@ -212,7 +212,11 @@ class StreamingFile:
             self.written += raw_size
             if self._co is not None:
                 self._full_flush()
-                _write_all(self.gzfd, seg.deflate)
+                if seg.deflate is None:
+                    src, start, length = seg.source
+                    _copy_fd(src, start, self.gzfd, length)
+                else:
+                    _write_all(self.gzfd, seg.deflate)
                 self.crc = _gf2_times(seg.shift or shift_operator(seg.size), self.crc) ^ seg.crc
                 self.size += seg.size
         except OSError as e:
@@ -298,12 +302,6 @@ def _check_replaceable(path):
     if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, f"{path} is a directory", path)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.abort()
-
 
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"  # deflate, no name, mtime 0, Unix
 EMPTY_FINAL_BLOCK = b"\x03\x00"  # a fixed-Huffman final block with no data
@@ -319,27 +317,34 @@ class Segment:
     CRC operator for that length: kept with the list, it makes a splice's
     CRC one small product instead of ~25 matrix squarings."""
 
-    __slots__ = ("deflate", "crc", "size", "shift")
+    __slots__ = ("deflate", "crc", "size", "shift", "source")
 
-    def __init__(self, deflate: bytes, crc: int, size: int, shift: list | None = None):
+    def __init__(self, deflate: bytes | None, crc: int, size: int, shift: list | None = None, source=None):
         self.deflate, self.crc, self.size, self.shift = deflate, crc, size, shift
+        self.source = source  # (fd, offset, length) of the deflate bytes when they stay in a file
 
     def gzip(self) -> bytes:
         """The segment alone as a gzip file."""
         return GZIP_HEADER + self.deflate + EMPTY_FINAL_BLOCK + gzip_trailer(self.crc, self.size)
 
     @classmethod
-    def from_gzip(cls, data: bytes, size: int, shift: list | None = None):
-        """The segment back from gzip(); None if `data` is not one."""
+    def in_gzip_file(cls, fd: int, size: int, shift: list | None = None):
+        """The segment of a gzip() file open at `fd`, its deflate bytes left
+        in the file for splice() to copy (the header and trailer alone are
+        read: 20 bytes, not the ~1.3 MB of a 100k list); None if the file is
+        not one of `size` raw bytes."""
         n = len(GZIP_HEADER)
+        length = os.fstat(fd).st_size - n - 10
+        if length < 0:
+            return None
+        head, tail = os.pread(fd, n, 0), os.pread(fd, 10, n + length)
         if (
-            len(data) < n + 10
-            or data[:n] != GZIP_HEADER
-            or data[-10:-8] != EMPTY_FINAL_BLOCK
-            or data[-4:] != (size & 0xFFFFFFFF).to_bytes(4, "little")
+            head != GZIP_HEADER
+            or tail[:2] != EMPTY_FINAL_BLOCK
+            or tail[6:] != (size & 0xFFFFFFFF).to_bytes(4, "little")
         ):
             return None
-        return cls(data[n:-10], int.from_bytes(data[-8:-4], "little"), size, shift)
+        return cls(None, int.from_bytes(tail[2:6], "little"), size, shift, (fd, n, length))
 
 
 # CRC-32 arithmetic over GF(2) (as zlib's crc32_combine, which Python does

@@ -185,6 +185,26 @@ def test_tampered_kept_list_is_collected_again(tmp_path, crowd):
     assert "collecting it again" in err
 
 
+@pytest.mark.parametrize("plant", ["fifo", "symlink"])
+def test_kept_list_replaced_by_a_fifo_or_symlink_is_collected_again(tmp_path, crowd, plant):
+    """Whoever may write the web root cannot make a reusing tick hang on a
+    FIFO (the kept list's files are opened O_NONBLOCK) or read through a
+    symlink: the tick collects the list again."""
+    t = Ticks(tmp_path, crowd, budget_config(tmp_path / "c.toml", crowd))
+    first, _ = t.tick()
+    part = t.out / "data.json.d" / f"clients-{first['seq']}.json.gz"
+    saved = tmp_path / "saved.gz"
+    part.rename(saved)
+    if plant == "fifo":
+        os.mkfifo(part)
+    else:
+        part.symlink_to(saved)
+    r = run_build(t.out, socket=crowd.socket, state=t.state, config=t.cfg, timeout=20)
+    assert "collecting it again" in r.stderr
+    doc = validate(json.loads((t.out / "data.json").read_bytes()))
+    assert doc["clients_seq"] == doc["seq"] and len(doc["clients"]) >= len(first["clients"])
+
+
 @pytest.mark.parametrize("budget", ["0", "-0.5"])
 def test_budget_zero_or_negative_is_a_config_error(tmp_path, budget):
     cfg = write_config(tmp_path / "c.toml", f"[clients]\ncpu_budget = {budget}\n")
@@ -210,20 +230,30 @@ def test_splice_gzip_segment_and_crc():
         assert gzip.decompress((d / "one.json.gz").read_bytes()) == b"HEAD" + b + b"TAIL"
         assert gzip.decompress(seg.gzip()) == b
         assert seg.crc == zlib.crc32(b) and seg.size == len(b)
-        back = W.Segment.from_gzip(seg.gzip(), len(b))  # no shift kept: computed on splice
         (d / "raw").write_bytes(b)
-        fd = os.open(d / "raw", os.O_RDONLY)
+        (d / "seg.gz").write_bytes(seg.gzip())
+        fd, gz = os.open(d / "raw", os.O_RDONLY), os.open(d / "seg.gz", os.O_RDONLY)
         try:
+            back = W.Segment.in_gzip_file(gz, len(b))  # no shift kept: computed on splice
+            assert back.crc == seg.crc and back.deflate is None  # left in the file, copied by splice
             g = W.StreamingFile(str(d / "two.json"), 1)
             g.write(b"OTHER HEAD")
             g.splice(fd, 0, len(b), back)
             g.write(b"T")
             g.commit()
+            assert W.Segment.in_gzip_file(gz, len(b) + 1) is None  # another length
         finally:
             os.close(fd)
+            os.close(gz)
         assert (d / "two.json").read_bytes() == b"OTHER HEAD" + b + b"T"
         assert gzip.decompress((d / "two.json.gz").read_bytes()) == b"OTHER HEAD" + b + b"T"
-        assert W.Segment.from_gzip(b"not gzip at all", 3) is None
+        for junk in (b"not gzip at all", b"", seg.gzip()[:-1]):
+            (d / "junk").write_bytes(junk)
+            jfd = os.open(d / "junk", os.O_RDONLY)
+            try:
+                assert W.Segment.in_gzip_file(jfd, len(b)) is None
+            finally:
+                os.close(jfd)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
