@@ -12,6 +12,10 @@ mtime 10 minutes old).  It reports, as a share of one core over the run:
 and per second: the bytes of the files each tick replaced (data.json, .gz,
 live.json, metrics, client lists, state), and what one viewer downloads in
 steady state (live.json every second + each new clients-SEQ.json.gz).
+*floor*, measured against the same chronyd just before each size's runs: a
+Python start plus five small chronyc calls once a second (the issue's floor
+for an idle server), and each total as a multiple of it: the ratio is what
+load on a shared machine moves least.
 
 --runners loop runs `chrony-snap watch --interval 1` instead (the long-running
 alternative to the timer, deploy/chrony-snap.service.d/watch.conf): no Python
@@ -171,6 +175,23 @@ def bench(n, seconds, mode, sb, tmp, runner):
     }  # fmt: skip
 
 
+FLOOR_REPORTS = ("tracking", "sources", "sourcestats", "serverstats", "activity")
+
+
+def floor(sb, seconds):
+    """The issue's floor, measured in the same run: a Python start
+    (`python -c pass`, site included) plus five small chronyc calls, once a
+    second; its share of one core (wait4 rusage)."""
+    chronyc = ["/usr/bin/chronyc", "-c", "-n", "-h", str(sb.socket)]
+    argvs = [[sys.executable, "-c", "pass"], *([*chronyc, r] for r in FLOOR_REPORTS)]
+    cpu, t0 = 0.0, time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        start = time.monotonic()
+        cpu += sum(run_build(argv) for argv in argvs)
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - start)))
+    return cpu / (time.monotonic() - t0)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,10000,100000")
@@ -187,9 +208,11 @@ def main():
         tmp = Path(tempfile.mkdtemp(prefix="cs-sc", dir="/tmp"))
         with Sandbox(tmp / "c", ipv6=False) as sb:
             ntp_clients(sb.ntp_port, ipv4_range("127.64.0.1", n))
+            low = floor(sb, min(a.seconds, 30))
             for runner in a.runners.split(","):
                 for mode in a.modes.split(","):
                     r = bench(n, a.seconds, mode, sb, tmp, runner)
+                    r["floor_core"] = low
                     rows.append(r)
                     print(r, file=sys.stderr, flush=True)
     load = os.getloadavg()
@@ -197,14 +220,16 @@ def main():
         f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 CPUs, shared)",
         "",
         "| clients | mode | runner | seconds | collections | interval (reason) | chrony-snap (core) "
-        "| chronyd extra (core) | total (core) | written kB/s | viewer kB/s | list age max (ticks) | data.json MB |",
-        "|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| chronyd extra (core) | total (core) | floor (core) | total / floor | written kB/s | viewer kB/s "
+        "| list age max (ticks) | data.json MB |",
+        "|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['n']:,} | {r['mode']} | {r['runner']} | {r['seconds']} | {r['collections']} "
             f"| {r['interval_s']:g} s ({r['reason']}) "
-            f"| {r['snap_core']:.3f} | {r['chronyd_core']:.3f} | {r['total_core']:.3f} | {r['written_kb_s']:.0f} "
+            f"| {r['snap_core']:.3f} | {r['chronyd_core']:.3f} | {r['total_core']:.3f} | {r['floor_core']:.3f} "
+            f"| {r['total_core'] / r['floor_core']:.2f}x | {r['written_kb_s']:.0f} "
             f"| {r['viewer_kb_s']:.1f} | {r['max_age_ticks']} | {r['data_json_mb']:.2f} |"
         )
     text = "\n".join(lines) + "\n"
