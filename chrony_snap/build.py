@@ -135,7 +135,8 @@ def plan_clients(t: Tick):
     kept = t.st.get("clients_kept")
     t.kept = kept
     idle = not cadence.watched(ccfg["poll_log"], t.now, ccfg["idle_after_s"])
-    t.every_s, t.cadence_reason = cadence.interval(kept["cost"] if kept else None, ccfg, idle)
+    carry = kept["raw_size"] * kept.get("carry_per_byte", 0.0) if kept else 0.0
+    t.every_s, t.cadence_reason = cadence.interval(kept["cost"] if kept else None, ccfg, idle, carry)
     last = (kept["boot_id"], kept["since_boot"]) if kept else None
     force = t.st.pop("force_clients", False) or t.sdir is None or (kept and kept["key"] != _clients_key(t))
     t.collect = cadence.due(last, t.since_boot, t.boot_id, t.every_s, force)
@@ -255,6 +256,9 @@ def _checked_kept(kept):
         return None
     if kept.get("crc") is not None and kept["crc"].__class__ is not int:
         return None
+    carry = kept.get("carry_per_byte", 0.0)
+    if carry.__class__ is not float or not 0.0 <= carry < 1e-6:  # 1 s per MB: not a copy
+        kept.pop("carry_per_byte")  # measured again by the next reusing tick
     shift = kept.get("shift")
     if shift is not None and (shift.__class__ is not list or len(shift) != 32 or {x.__class__ for x in shift} != {int}):
         return None
@@ -341,7 +345,9 @@ def open_snapshot(t: Tick, kept_fd) -> StreamingFile:
     t.offset = len(t.head) - 1  # where the list starts in data.json
     if not t.collect:
         dest.write(t.head[:-1])
+        cpu0 = time.process_time()
         dest.splice(kept_fd, t.kept["offset"], t.kept["raw_size"], t.kept_segment)
+        t.carry_s = time.process_time() - cpu0  # part of the list's cost (cadence.interval)
         return dest
     _start_list(t, dest)
     return dest
@@ -827,6 +833,8 @@ def remember_client_list(t: Tick):
             "cost": t.cost,
             "key": _clients_key(t),
         }
+        if t.kept and "carry_per_byte" in t.kept:  # the copy's cost per byte outlives one list
+            t.st["clients_kept"]["carry_per_byte"] = t.kept["carry_per_byte"]
     if t.clients_failed or not _ok(t.errors, "clients"):
         t.st["force_clients"] = True  # a list chronyd did not give is never kept as the answer
     dns.prune(t.cache, t.now, t.new_prev_clients)
@@ -861,7 +869,10 @@ def remember_state(t: Tick):
         if t.collect:
             remember_client_list(t)
         elif t.st.get("clients_kept") is not None:  # the list now lives in this tick's data.json
-            t.st["clients_kept"].update(offset=t.offset, data_ident=t.data_ident)
+            kept = t.st["clients_kept"]
+            kept.update(offset=t.offset, data_ident=t.data_ident)
+            per_byte = t.carry_s / max(1, kept["raw_size"])
+            kept["carry_per_byte"] = cadence.smoothed(kept.get("carry_per_byte"), per_byte)
         S.save(t.sdir, "state", t.st)
     except OSError as e:
         log(f"cannot save state in {t.sdir}: {e.strerror}")

@@ -278,3 +278,26 @@ def test_chronyd_gone_on_a_skipped_tick_shows_no_list(tmp_path, crowd):
     after, _ = t.tick()
     assert after["clients_seq"] == after["seq"] and after["errors"] == []
     populate(crowd, clients=kept["summary"]["clients"], limited=5, cmd=2)
+
+
+def test_the_copy_of_the_kept_list_is_measured_and_outlives_a_collection(tmp_path, crowd):
+    """A reusing tick measures what copying the kept list into data.json cost
+    (per byte, smoothed) for the budget (cadence.interval's carry); the next
+    collection keeps that figure for its own list."""
+    from chrony_snap import state as S
+
+    t = Ticks(tmp_path, crowd, budget_config(tmp_path / "c.toml", crowd))
+    first, _ = t.tick()  # collects
+    assert "carry_per_byte" not in S.load(str(t.state), "state", print)["clients_kept"]
+    reused, collected_after = [], None
+    for _ in range(8 * MAX_INTERVAL):  # until a collection follows reusing ticks (~MAX_INTERVAL s)
+        doc, _ = t.tick()
+        carry = S.load(str(t.state), "state", print)["clients_kept"].get("carry_per_byte")
+        if doc["clients_seq"] != doc["seq"]:
+            reused.append(carry)
+        elif reused:
+            collected_after = carry
+            break
+        time.sleep(0.25)
+    assert reused and all(c is not None and 0.0 < c < 1e-6 for c in reused)
+    assert collected_after == reused[-1]  # the new list's record kept the figure

@@ -21,3 +21,23 @@ def test_slower_cadence_due_a_little_early_never_much_early():
     assert cadence.due(last, 100.1, "another boot", 3.0, False)
     assert cadence.due(last, 100.1, BOOT, 3.0, True)
     assert cadence.due(None, 100.1, BOOT, 3.0, False)
+
+
+CFG = {"cpu_budget": 0.05, "max_interval_s": 30.0}
+
+
+def test_interval_within_the_budget():
+    assert cadence.interval(None, CFG, False) == (1.0, "every tick")
+    assert cadence.interval(0.04, CFG, False) == (1.0, "every tick")
+    assert cadence.interval(0.2, CFG, False) == (4.0, "budget")
+    assert cadence.interval(5.0, CFG, False) == (30.0, "budget")  # never beyond the maximum
+    assert cadence.interval(0.01, CFG, True) == (30.0, "idle")
+
+
+def test_copying_the_kept_list_each_tick_is_paid_from_the_budget_first():
+    """Issue 11's total at 100k: a reusing tick copies the 31 MB list into
+    data.json (~10 ms, once a second), so the collections may spend only what
+    that leaves of the budget."""
+    assert cadence.interval(0.2, CFG, False, carry_s=0.01) == (5.0, "budget")  # 0.2 / (0.05 - 0.01)
+    assert cadence.interval(0.2, CFG, False, carry_s=0.05) == (30.0, "budget")
+    assert cadence.interval(0.2, CFG, False, carry_s=0.2) == (30.0, "budget")
