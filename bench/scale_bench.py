@@ -23,7 +23,7 @@ start per second.  Its CPU is the process's own plus its reaped chronyc
 children's (/proc/PID/stat utime+stime+cutime+cstime).
 
 usage: python bench/scale_bench.py [--sizes 1000,10000,100000] [--seconds 60]
-           [--modes watched,idle] [--runners timer,loop] [--out FILE]
+           [--modes watched,idle] [--runners timer,loop] [--budget 0.05] [--out FILE]
 """
 
 import argparse
@@ -109,7 +109,7 @@ class Loop:
         return cpu
 
 
-def bench(n, seconds, mode, sb, tmp, runner):
+def bench(n, seconds, mode, sb, tmp, runner, budget=None):
     work = tmp / f"{mode}-{runner}-{n}"
     www, st, log = work / "www", work / "st", work / "poll.log"
     work.mkdir()
@@ -118,6 +118,7 @@ def bench(n, seconds, mode, sb, tmp, runner):
     cfg.write_text(
         "[dns]\nenabled = false\n[chrony]\nclients_deadline_s = 30\n"
         f'[clients]\npid_file = "{sb.pid_path}"\npoll_log = "{log}"\n'
+        + (f"cpu_budget = {budget}\n" if budget is not None else "")
     )
     argv = [sys.executable, str(REPO / "scripts" / "chrony-snap"), "build", "--out", str(www),
             "--socket", str(sb.socket), "--state", str(st), "--config", str(cfg)]  # fmt: skip
@@ -198,6 +199,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--modes", default="watched,idle")
     ap.add_argument("--runners", default="timer", help="timer, loop or timer,loop")
+    ap.add_argument("--budget", type=float, help="[clients] cpu_budget (default: the default, 0.05)")
     ap.add_argument("--out")
     a = ap.parse_args()
     # byte-compiled, as `pip install` leaves it: with PYTHONDONTWRITEBYTECODE set
@@ -211,13 +213,14 @@ def main():
             low = floor(sb, min(a.seconds, 30))
             for runner in a.runners.split(","):
                 for mode in a.modes.split(","):
-                    r = bench(n, a.seconds, mode, sb, tmp, runner)
+                    r = bench(n, a.seconds, mode, sb, tmp, runner, a.budget)
                     r["floor_core"] = low
                     rows.append(r)
                     print(r, file=sys.stderr, flush=True)
     load = os.getloadavg()
     lines = [
-        f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 CPUs, shared)",
+        f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 CPUs, shared); "
+        f"cpu_budget {a.budget if a.budget is not None else 'default (0.05)'}",
         "",
         "| clients | mode | runner | seconds | collections | interval (reason) | chrony-snap (core) "
         "| chronyd extra (core) | total (core) | floor (core) | total / floor | written kB/s | viewer kB/s "
