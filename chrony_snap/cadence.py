@@ -13,6 +13,8 @@ last collections, so one slow tick does not set the cadence for a minute.
 
 import os
 
+from chrony_snap import fields as F
+
 # chronyd's CPU per client and collection where /proc/<pid>/stat cannot be
 # read: 20k clients cost chronyd 40-50 ms per `chronyc clients` (issue 11)
 CHRONYD_S_PER_CLIENT = 2.5e-6
@@ -65,12 +67,14 @@ def chronyd_cost(before, after, clients):
 
 def restarted(prev_serverstats, serverstats) -> bool:
     """chronyd restarted since the previous tick: a serverstats counter went
-    back."""
+    back.  Not a gauge: the timestamps held (chrony >= 4.2) go down as
+    clients go quiet, and would re-collect the list on most ticks of a busy
+    server.  The one rule for serverstats' rates too (snapshot.py)."""
     if prev_serverstats.__class__ is not dict or serverstats.__class__ is not dict:
         return False
     for k, v in serverstats.items():
         p = prev_serverstats.get(k)
-        if p.__class__ is int and v.__class__ is int and v < p:
+        if p.__class__ is int and v.__class__ is int and v < p and k not in F.SERVERSTATS_GAUGES:
             return True
     return False
 

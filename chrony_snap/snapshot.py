@@ -5,6 +5,7 @@ clients.py encodes). Pure: no I/O.
 import time
 
 from chrony_snap import SCHEMA_VERSION, __version__, fields as F
+from chrony_snap.cadence import restarted
 from chrony_snap.health import max_clock_error
 from chrony_snap.jsonenc import dumps
 
@@ -17,15 +18,15 @@ def rfc3339(epoch: float) -> str:
 def serverstats_rate(cur, prev, dt):
     """Per-second rates of serverstats' counters; None when unknown.  `prev`
     comes from a state file: anything but sane counters gives None."""
-    if cur is None or prev.__class__ is not dict or dt is None:
+    if cur is None or prev.__class__ is not dict or dt is None or restarted(prev, cur):
         return None
     out = {}
     for k, v in cur.items():
         if k in F.SERVERSTATS_GAUGES:
             continue
         p = prev.get(k)
-        if p.__class__ is not int or v.__class__ is not int or not 0 <= p <= v < 1 << 64:
-            return None  # unknown, or chronyd restarted: counters went back
+        if p.__class__ is not int or v.__class__ is not int or p < 0 or v >= 1 << 64:
+            return None  # unknown
         out[k] = round((v - p) / dt, 3)
     return out
 

@@ -152,3 +152,29 @@ def test_legacy_preset_changes_status(tmp_path, fake):
         "critical_drops": 10,
         "critical_drop_ratio": 0.0,
     }
+
+
+def test_timestamps_held_going_down_is_no_restart(tmp_path, fake):
+    """serverstats' ntp_timestamps_held (chrony 4.2+) is a gauge: it goes
+    down as clients go quiet.  Taken for a counter that went back (a chronyd
+    restart), it made the next tick re-collect the client list whatever the
+    budget (issue 11), and it cost the tick its serverstats rates."""
+    ss = "1598,8,19,0,0,3,0,189,43,{held},1200\n"
+    cfg = f'[clients]\ncpu_budget = 0.000001\nmax_interval_s = 60\npid_file = "{tmp_path / "none.pid"}"\n'
+    seqs = []
+    for held in (900, 850, 800, 700):
+        fake.set("serverstats", stdout=ss.format(held=held))
+        build(tmp_path, fake, cfg)
+        doc = read_snapshot(tmp_path / "www")
+        seqs.append((doc["seq"], doc["clients_seq"]))
+        if held != 900:
+            assert doc["serverstats_rate"] is not None and "ntp_timestamps_held" not in doc["serverstats_rate"]
+    first = seqs[0][0]
+    assert all(clients_seq == first for _, clients_seq in seqs), seqs  # collected once, then reused
+    # a counter that does go back is a restart: the next tick collects
+    fake.set("serverstats", stdout=ss.format(held=700).replace("1598,", "12,", 1))
+    build(tmp_path, fake, cfg)
+    assert read_snapshot(tmp_path / "www")["serverstats_rate"] is None
+    build(tmp_path, fake, cfg)
+    doc = read_snapshot(tmp_path / "www")
+    assert doc["clients_seq"] == doc["seq"]

@@ -41,3 +41,11 @@ def test_copying_the_kept_list_each_tick_is_paid_from_the_budget_first():
     assert cadence.interval(0.2, CFG, False, carry_s=0.01) == (5.0, "budget")  # 0.2 / (0.05 - 0.01)
     assert cadence.interval(0.2, CFG, False, carry_s=0.05) == (30.0, "budget")
     assert cadence.interval(0.2, CFG, False, carry_s=0.2) == (30.0, "budget")
+
+
+def test_a_restart_is_a_counter_going_back_not_a_gauge():
+    before = {"ntp_packets_received": 100, "ntp_timestamps_held": 50, "ntp_timestamp_span_s": 600}
+    assert not cadence.restarted(before, {**before, "ntp_timestamps_held": 10, "ntp_timestamp_span_s": 5})
+    assert not cadence.restarted(before, {**before, "ntp_packets_received": 101})
+    assert cadence.restarted(before, {**before, "ntp_packets_received": 3})
+    assert not cadence.restarted(None, before) and not cadence.restarted(before, None)
