@@ -325,7 +325,7 @@ def prepare(t: Tick):
             t.errors.append(err)
     t.first_seen, t.first_seen_stored = firstseen.load(t.sdir, log, t.prev_clients)
     # t.first_seen_unkeyed: encoder.unkeyed, when the list is complete: saved then, if it changed
-    t.now_member = firstseen.member(firstseen.rfc3339(t.now))
+    t.now_member = firstseen.member(snapshot.rfc3339(t.now, ms=False))
     t.lookups = dns.start(t.cache, t.prev_clients.keys(), t.now, dcfg, t.st.get("dns_backoff", 0.0), t.static)
 
 

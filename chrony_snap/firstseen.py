@@ -24,7 +24,6 @@ clients chronyd forgets.
 
 import marshal
 import os
-import time
 
 from chrony_snap import state as S
 from chrony_snap.writer import atomic_write
@@ -35,11 +34,6 @@ VERSION = 2
 _DIGITS = frozenset("0123456789")
 _HEAD = ',"first_seen":"'
 NOTHING = (None, False)  # load()'s "stored" when there is no file
-
-
-def rfc3339(epoch: float) -> str:
-    """Whole seconds, UTC: 2026-12-03T14:32:13Z."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
 
 
 def member(text: str) -> str:
@@ -57,7 +51,8 @@ def _valid_member(v) -> bool:
 
 
 def valid_time(v) -> bool:
-    """Exactly rfc3339()'s shape, so that a value is safe to write into JSON as is."""
+    """Exactly snapshot.rfc3339(ms=False)'s shape, so that a value is safe to
+    write into JSON as is."""
     if v.__class__ is not str or len(v) != 20 or v[19] != "Z":
         return False
     if v[4] != "-" or v[7] != "-" or v[10] != "T" or v[13] != ":" or v[16] != ":":

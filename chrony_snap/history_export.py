@@ -9,6 +9,7 @@ import sys
 import time
 
 from chrony_snap import config, history as H, state as S
+from chrony_snap.snapshot import rfc3339
 
 
 class ExportError(Exception):
@@ -95,7 +96,7 @@ def _v(x):
 
 def _json(out, tier, step, cols, keep, rows):
     def row(start, vals):
-        r = {"t": start, "time": _iso(start)}
+        r = {"t": start, "time": rfc3339(start, ms=False)}
         for name, i in zip(cols, keep, strict=True):
             v = vals[i]
             r[name] = _v(v) if step == 1 else {"min": _v(v[0]), "mean": _v(v[1]), "max": _v(v[2]), "count": int(v[3])}
@@ -118,15 +119,11 @@ def _csv(out, step, cols, keep, rows):
         return "" if x is None else repr(x)
 
     for start, vals in rows:
-        line = [_iso(start), start]
+        line = [rfc3339(start, ms=False), start]
         for i in keep:
             v = vals[i]
             line += [cell(_v(v))] if step == 1 else [cell(_v(v[0])), cell(_v(v[1])), cell(_v(v[2])), int(v[3])]
         w.writerow(line)
-
-
-def _iso(epoch):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def main(config_path, state_dir, since, until, tier, fmt) -> int:

@@ -10,9 +10,11 @@ from chrony_snap.health import max_clock_error
 from chrony_snap.jsonenc import dumps
 
 
-def rfc3339(epoch: float) -> str:
-    ms = int(epoch * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{ms:03d}Z"
+def rfc3339(epoch: float, ms: bool = True) -> str:
+    """UTC, with milliseconds (2026-12-03T14:32:13.250Z) or in whole seconds
+    (2026-12-03T14:32:13Z: first_seen, history export)."""
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
+    return f"{text}.{int(epoch * 1000) % 1000:03d}Z" if ms else text + "Z"
 
 
 def serverstats_rate(cur, prev, dt):

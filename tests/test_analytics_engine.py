@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from chrony_snap import clientlog, firstseen, health, state as S
+from chrony_snap import clientlog, firstseen, health, snapshot, state as S
 from helpers import EVERY_TICK, read_snapshot, validate, write_config
 
 OLD = "2020-01-02T03:04:05Z"
@@ -105,8 +105,9 @@ def test_no_state_dir_no_first_seen(tmp_path, fake):
 
 
 def test_valid_time_is_strict():
-    assert firstseen.valid_time(firstseen.rfc3339(1_790_000_000.7))
-    assert firstseen.rfc3339(1_790_000_000.7) == "2026-09-21T14:13:20Z"
+    assert firstseen.valid_time(snapshot.rfc3339(1_790_000_000.7, ms=False))
+    assert snapshot.rfc3339(1_790_000_000.7, ms=False) == "2026-09-21T14:13:20Z"
+    assert snapshot.rfc3339(1_790_000_000.7) == "2026-09-21T14:13:20.700Z"
     for bad in (
         "2026-09-21T14:13:20",
         "2026-09-21 14:13:20Z",
