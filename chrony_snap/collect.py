@@ -67,28 +67,28 @@ def argv_for(cfg_chrony: dict, *commands: str) -> list:
     return argv
 
 
+def _job(cfg_chrony: dict, r: Report) -> tuple:
+    return (r.name, argv_for(cfg_chrony, r.command), cfg_chrony[r.deadline_key], r.cap)
+
+
 def start(cfg_chrony: dict, with_clients: bool = True):
     """Start the client list's chronyc (two with NTS-KE; only `with_clients`)
     and the five small reports' one; returns a runner.Running to wait() on (a
     context manager: whatever still runs on exit is killed and reaped)."""
-    jobs = [
-        (r.name, argv_for(cfg_chrony, r.command), cfg_chrony[r.deadline_key], r.cap)
-        for r in REPORTS.values()
-        if r.name.startswith("clients") and with_clients and (r.name != "clients_nts" or cfg_chrony["nts_ke"])
-    ]
-    commands = [REPORTS[n].command for n in CHEAP]
-    jobs.append((COMBINED, argv_for(cfg_chrony, *commands), cfg_chrony["reports_deadline_s"], _CHEAP_CAP))
+    jobs = []
+    if with_clients:
+        jobs.append(_job(cfg_chrony, REPORTS["clients"]))
+        if cfg_chrony["nts_ke"]:
+            jobs.append(_job(cfg_chrony, REPORTS["clients_nts"]))
+    small = argv_for(cfg_chrony, *(REPORTS[n].command for n in CHEAP))
+    jobs.append((COMBINED, small, cfg_chrony["reports_deadline_s"], sum(REPORTS[n].cap for n in CHEAP)))
     return run_start(jobs)
-
-
-_CHEAP_CAP = sum(REPORTS[n].cap for n in CHEAP)
 
 
 def start_each(cfg_chrony: dict):
     """The five small reports one chronyc each, in parallel: after the
     combined call failed, so that each failure is told apart."""
-    return run_start([(n, argv_for(cfg_chrony, REPORTS[n].command), cfg_chrony["reports_deadline_s"], REPORTS[n].cap)
-                      for n in CHEAP])  # fmt: skip
+    return run_start([_job(cfg_chrony, REPORTS[n]) for n in CHEAP])
 
 
 def split_cheap(res: Result) -> dict | None:
