@@ -9,12 +9,11 @@ import { model, newSince, rowByKey, setNewSince } from "./clients.js";
 import { clearFilters } from "./controls.js";
 import { byId, el, setAttr, setHidden, setText } from "./dom.js";
 import { revealCard } from "./grid.js";
-import { formatDuration, formatInt, formatRate } from "./format.js";
+import { STATUS_WORD, formatDuration, formatInt, formatRate } from "./format.js";
 import { NEW_WINDOW_S, STATUSES } from "./model.js";
 import { prefs } from "./prefs.js";
 import { analyticsOptions } from "./settings.js";
 
-const STATUS_WORD = { ok: "OK", warning: "Warning", critical: "Critical" };
 let newOnly = false, lastNow = 0;
 
 function bucketLabels(bounds, format) {

@@ -65,14 +65,20 @@ export function formatPerSecond(x) { return x !== x ? "–" : significant(x) + "
 
 const pad2 = (n) => String(n).padStart(2, "0");
 
-/* local HH:MM:SS of a time in ms since the epoch */
-export function formatClock(ms) {
-  if (!ms) return "–";
+/* local YYYY-MM-DD of a time in ms since the epoch */
+export function formatDate(ms) {
   const d = new Date(ms);
-  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
 }
 
-export function formatDateTime(ms) {
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${formatClock(ms)}`;
+/* local HH:MM:SS of a time in ms since the epoch (HH:MM without seconds) */
+export function formatClock(ms, seconds = true) {
+  if (!ms) return "–";
+  const d = new Date(ms), hm = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  return seconds ? `${hm}:${pad2(d.getSeconds())}` : hm;
 }
+
+export function formatDateTime(ms) { return formatDate(ms) + " " + formatClock(ms); }
+
+/* a client's status (model.js STATUSES) in words */
+export const STATUS_WORD = { ok: "OK", warning: "Warning", critical: "Critical" };

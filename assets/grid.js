@@ -5,12 +5,11 @@
  */
 import { hasData, listUnknown, model, query, rowByKey, rowSignature, view, computeView } from "./clients.js";
 import { afterPaint, byId, el, setAttr, setHidden, setText } from "./dom.js";
-import { formatAgo, formatDuration, formatInt, formatRate } from "./format.js";
+import { STATUS_WORD, formatAgo, formatDuration, formatInt, formatRate } from "./format.js";
 import { hooks, record } from "./hooks.js";
 import { STATUSES } from "./model.js";
 import { isOpen, prefs, savePrefsSoon } from "./prefs.js";
 
-const STATUS_TEXT = ["OK", "Warning", "Critical"];
 const STATUS_ICON = ["✓", "!", "✕"];
 const OVERSCAN_PX = 120; // cards rendered above and below the viewport
 const POOL_MAX = 400; // detached cards kept for reuse
@@ -121,7 +120,7 @@ function fillCard(card, i, open) {
     (card.key === target ? " target" : "");
   if (card.className !== className) card.className = className;
   setText(parts.icon, STATUS_ICON[status]);
-  setText(parts.statusText, STATUS_TEXT[status]);
+  setText(parts.statusText, STATUS_WORD[STATUSES[status]]);
   setText(parts.address, model.address[i]);
   setText(parts.family, model.family[i] === 6 ? "IPv6" : model.family[i] === 4 ? "IPv4" : "");
   setText(parts.name, host === null ? "no hostname" : host);

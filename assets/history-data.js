@@ -9,7 +9,7 @@
  * gap; so is a missing chunk.
  */
 
-export const FORMAT = 1;
+const FORMAT = 1;
 const MAGIC = 0x43485343; // "CSHC" read as a little-endian u32
 const HEADER_BYTES = 48;
 
@@ -62,7 +62,7 @@ export async function openIndex(url) {
 
 /* The finest tier whose buckets over [since, until] are at most maxPoints
    and whose span still reaches back to `since`; else the coarsest. */
-export function pickTier(index, since, until, maxPoints) {
+function pickTier(index, since, until, maxPoints) {
   const now = Date.now() / 1000;
   for (const tier of index.tiers) {
     const points = Math.floor(until / tier.step_s) - Math.floor(since / tier.step_s) + 1;

@@ -239,7 +239,7 @@ function topRows(m, column) {
 function ipv4Text(n) { return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join("."); }
 
 /* 32 hex digits -> the shortest text (RFC 5952) */
-export function ipv6Text(hex) {
+function ipv6Text(hex) {
   const groups = [];
   for (let g = 0; g < 8; g++) groups.push(parseInt(hex.slice(g * 4, g * 4 + 4), 16).toString(16));
   let best = -1, bestLen = 1;
@@ -266,7 +266,7 @@ function ipv6Network(hex, bits) {
    them, NTP vs NTS-KE, top talkers and droppers, networks and new clients.
    opts: {timeBuckets, dropBuckets, ipv4Prefix, ipv6Prefix}; now: the
    snapshot's time (epoch s). */
-export function analyse(m, opts, now) {
+function analyse(m, opts, now) {
   const c = m.columns, n = m.count;
   const tb = opts.timeBuckets, db = opts.dropBuckets;
   const last = new Array(tb.length + 1).fill(0), interval = new Array(tb.length + 1).fill(0);

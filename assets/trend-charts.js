@@ -5,7 +5,7 @@
  */
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 import { el, setAttr, setText } from "./dom.js";
-import { formatDateTime, formatPerSecond, formatPpmTrend, formatSeconds, significant } from "./format.js";
+import { STATUS_WORD, formatClock, formatDate, formatDateTime, formatPerSecond, formatPpmTrend, formatSeconds, significant } from "./format.js";
 
 const count = (x) => x !== x ? "–" : significant(x);
 const offset = (x) => formatSeconds(x, true);
@@ -27,9 +27,9 @@ export const CHARTS = [
     ["ntp_packets_received_pps", "Requests", "--accent", formatPerSecond],
     ["ntp_packets_dropped_pps", "Drops", "--crit", formatPerSecond]] },
   { id: "population", title: "Clients by status", whole: true, series: [
-    ["ok", "OK", "--ok", count],
-    ["warning", "Warning", "--warn", count],
-    ["critical", "Critical", "--crit", count]] },
+    ["ok", STATUS_WORD.ok, "--ok", count],
+    ["warning", STATUS_WORD.warning, "--warn", count],
+    ["critical", STATUS_WORD.critical, "--crit", count]] },
   { id: "sources", title: "Source offsets", sources: true, series: [] },
 ];
 
@@ -128,17 +128,15 @@ function labelWidth(u, values, axisIdx) {
   return Math.ceil(widest / uPlot.pxRatio) + 16;
 }
 
-const pad2 = (n) => String(n).padStart(2, "0");
-
 /* x labels in the page's 24 h clock; the date under the first label of each day */
 function timeLabels(u, splits, axisIdx, space, incr) {
-  let day = -1;
+  let day = "";
   return splits.map((t) => {
-    const d = new Date(t * 1000), date = `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
-    const clock = incr < 60 ? `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}` : `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
-    const newDay = d.getDate() !== day;
-    day = d.getDate();
-    return incr >= 86400 ? date.slice(5) : newDay ? clock + "\n" + date.slice(5) : clock;
+    const ms = t * 1000, date = formatDate(ms).slice(5), newDay = date !== day;
+    day = date;
+    if (incr >= 86400) return date;
+    const clock = formatClock(ms, incr < 60);
+    return newDay ? clock + "\n" + date : clock;
   });
 }
 

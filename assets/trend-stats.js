@@ -27,7 +27,7 @@ export function sortedFinite(values, from, to) {
 
 /* the p-th percentile (0..100) of sorted values, interpolated between ranks
    as numpy does by default; NaN when there is none */
-export function percentile(sorted, p) {
+function percentile(sorted, p) {
   const n = sorted.length;
   if (!n) return NaN;
   const rank = (p / 100) * (n - 1), lo = Math.floor(rank), hi = Math.min(n - 1, lo + 1);

@@ -30,6 +30,7 @@ const resetButton = byId("trends-reset");
 let history = null;  // data.json's history: {index, events, position, row, ...}
 let indexUrl = null, win = null, zoom = null, loading = 0, pending = [];
 let boxes = [], colours = null, summarisedAt = 0, describing = false, turn = 0, eventsAt = 0;
+let times = []; // win.t copied for uPlot once per window update, shared by the charts
 const view = { since: 0, until: 0, events: [], onCursor, onSelect };
 
 // loads: windows asked for; draws: {started, drawn, tier} from a load's first fetch to its charts
@@ -99,11 +100,11 @@ function maxPoints() {
 /* ------------------------------------------------------------------ drawing */
 
 /* the window's buckets, as uPlot takes them (the loader's window is the view) */
-function plotData(layout, w) {
-  const n = rows(w), data = [Array.from(w.t)];
-  for (const [name] of layout.series) data.push(plotValues(w.cols[name].mean, 0, n));
+function plotData(layout) {
+  const n = rows(win), cols = win.cols, data = [times];
+  for (const [name] of layout.series) data.push(plotValues(cols[name].mean, 0, n));
   if (layout.bands) {
-    for (const [name] of layout.series) data.push(plotValues(w.cols[name].min, 0, n), plotValues(w.cols[name].max, 0, n));
+    for (const [name] of layout.series) data.push(plotValues(cols[name].min, 0, n), plotValues(cols[name].max, 0, n));
   }
   return data;
 }
@@ -116,11 +117,12 @@ function hasValues(data) {
 /* the charts made anew: on a new window, a theme change */
 function draw() {
   colours = colours || themeColours();
+  times = Array.from(win.t);
   const coarse = win.step_s > 1;
   for (const b of boxes) {
     if (b.plot) { b.plot.destroy(); b.plot = null; }
     b.layout = { series: seriesOf(b.chart, win), bands: coarse && !!b.chart.band, coarse, whole: !!b.chart.whole };
-    const data = plotData(b.layout, win);
+    const data = plotData(b.layout);
     b.plot = makePlot(b.plotDiv, b.layout, data, plotSize(b), colours, view);
     b.key = makeReadout(b.read, b.layout);
     setHidden(b.nodata, hasValues(data));
@@ -132,6 +134,7 @@ function draw() {
    brought up to date when it scrolls into view. On a coarse tier a second
    moves the last bucket by less than a pixel: one chart per poll, in turn */
 function redraw() {
+  times = Array.from(win.t); // a new copy, not refilled: the charts not refreshed now keep the old one
   for (const b of boxes) b.stale = true;
   const shown = boxes.filter((b) => b.inView);
   if (win.step_s === 1) shown.forEach(refresh);
@@ -144,7 +147,7 @@ function redraw() {
 
 function refresh(b) {
   b.stale = false;
-  const data = plotData(b.layout, win);
+  const data = plotData(b.layout);
   b.plot.batch(() => b.plot.setData(data)); // drawn now, not in a microtask: the update's cost is measured whole
   setHidden(b.nodata, hasValues(data));
 }
