@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from snapshot_bench import REPO, materialise, measure, med, send_traffic  # noqa: E402
+from snapshot_bench import REPO, emit, materialise, measure, med, send_traffic  # noqa: E402
 
 from chrony_snap.harness.sandbox import Sandbox  # noqa: E402
 
@@ -119,10 +119,7 @@ def main():
             print(lines[-1], flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

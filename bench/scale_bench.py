@@ -38,6 +38,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from snapshot_bench import emit, measure  # noqa: E402  (bench/ is sys.path[0] for a script here)
+
 from chrony_snap.harness.sandbox import Sandbox, ipv4_range, ntp_clients  # noqa: E402
 
 TICK = ("data.json", "data.json.gz", "metrics", "data.json.d/live.json")
@@ -63,10 +65,7 @@ def spawn(argv):
 
 
 def run_build(argv):
-    _, status, ru = os.wait4(spawn(argv), 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {argv}")
-    return ru.ru_utime + ru.ru_stime
+    return measure(argv)[0]
 
 
 class Timer:
@@ -235,10 +234,7 @@ def main():
             f"| {r['total_core'] / r['floor_core']:.2f}x | {r['written_kb_s']:.0f} "
             f"| {r['viewer_kb_s']:.1f} | {r['max_age_ticks']} | {r['data_json_mb']:.2f} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

@@ -236,12 +236,14 @@ def main():
     emit(lines, a.out)
 
 
-def emit(lines, out=None):
-    """Print the report; also write it to `out` when given."""
+def emit(lines, out=None, append=False):
+    """Print the report; also write it to `out` when given (appended to it
+    with `append`).  The one ending of every bench script."""
     text = "\n".join(lines) + "\n"
     print(text)
     if out:
-        Path(out).write_text(text)
+        with open(out, "a" if append else "w", encoding="utf-8") as f:
+            f.write(text + "\n" if append else text)
 
 
 if __name__ == "__main__":

@@ -29,22 +29,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from snapshot_bench import measure as measure_process  # noqa: E402  (bench/ is sys.path[0] for a script here)
+
 from chrony_snap.harness.sandbox import Sandbox, ipv4_range, ntp_clients  # noqa: E402
 
 CHEAP = ("tracking", "serverstats", "activity", "sources", "sourcestats")
 
 
-def cpu_of(argv, env=None):
-    pid = os.posix_spawn(
-        argv[0],
-        argv,
-        env or os.environ,
-        file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0)],
-    )
-    _, status, ru = os.wait4(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {argv}")
-    return ru.ru_utime + ru.ru_stime
+def cpu_of(argv):
+    return measure_process(argv)[0]
 
 
 def median_ms(argv, runs, pause=0.0):

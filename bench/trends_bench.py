@@ -35,6 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
+from snapshot_bench import emit  # noqa: E402  (bench/ is sys.path[0] for a script here)
+
 from helpers import CHROMIUM, CHROMIUM_ARGS, TrendSite, short_dir  # noqa: E402
 
 TARGETS = {"draw_ms": 1000, "update_ms": 8}
@@ -177,11 +179,7 @@ def report(results, args):
             f"| {med(runs, 'files'):.0f}: {med(runs, 'body_kb'):.0f} KB / {med(runs, 'gzip_kb'):.0f} KB "
             f"| {med(runs, 'heap24_mb'):.1f} / {med(runs, 'heap15_mb'):.1f} MB |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "a", encoding="utf-8") as f:
-            f.write(text + "\n")
+    emit(lines, args.out, append=True)
 
 
 if __name__ == "__main__":
