@@ -112,8 +112,9 @@ def test_config_and_loopback_only(sandbox):
         assert sorted(addrs) == ["127.0.0.1", "::1"], (port, addrs)
     r = sandbox.chronyc("tracking")
     assert r.returncode == 0 and r.stdout.startswith("7F7F0101,")
-    with pytest.raises(ValueError):
-        sandbox.chronyc("clients", "-r")
+    for reset in (("clients", "-r"), ("-m", "tracking", "clients -r"), ("-m", "clients -p 2 -r")):
+        with pytest.raises(ValueError):
+            sandbox.chronyc(*reset)
 
 
 def test_populate_lists_exactly_those_clients(sandbox):

@@ -670,12 +670,13 @@ class Sandbox:
     def chronyc(self, *args, csv=True, timeout=30.0) -> subprocess.CompletedProcess:
         """Run ``chronyc [-c] -n -h SOCK *args`` (text mode, output captured).
 
-        ``clients -r`` (reset counters) is refused: it would disturb the counters
-        other code is looking at.
+        ``clients -r`` (reset counters) is refused, also as one word of ``-m``
+        commands: it would disturb the counters other code is looking at.
         """
         args = [str(a) for a in args]
-        if "clients" in args and "-r" in args[args.index("clients") :]:
-            raise ValueError("Sandbox.chronyc refuses `clients -r`")
+        words = " ".join(args).split()
+        if "clients" in words and "-r" in words[words.index("clients") :]:
+            raise ValueError("Sandbox.chronyc refuses a counter reset (clients -r)")
         argv = [find_chronyc()] + (["-c"] if csv else []) + ["-n", "-h", str(self.socket)] + args
         try:
             return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
