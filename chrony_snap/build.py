@@ -159,7 +159,7 @@ class KeptList:
     what state.bin recorded: this tick collects after all."""
 
     def __init__(self, t):
-        self.t, self.fd, self.gz_fd = t, None, None
+        self.t, self.fds = t, []
 
     def __enter__(self):
         t = self.t
@@ -169,14 +169,15 @@ class KeptList:
         path = _parts(t, f"clients-{k['seq']}.json.gz")
         ok = False
         try:
-            self.fd, st = S.open_regular(t.data_json, os.O_NOFOLLOW)
+            fd, st = S.open_regular(t.data_json, os.O_NOFOLLOW)
+            self.fds.append(fd)
             seg = None
             if (st.st_ino, st.st_size, st.st_mtime_ns) == k["data_ident"]:
                 if k["crc"] is None:
                     ok = not t.cfg["output"]["gzip"]
                 else:
-                    self.gz_fd = S.open_regular(path, os.O_NOFOLLOW)[0]
-                    seg = Segment.in_gzip_file(self.gz_fd, k["raw_size"], k.get("shift"))
+                    self.fds.append(S.open_regular(path, os.O_NOFOLLOW)[0])
+                    seg = Segment.in_gzip_file(self.fds[-1], k["raw_size"], k.get("shift"))
                     ok = seg is not None and seg.crc == k["crc"]
         except (OSError, ValueError):
             pass
@@ -186,14 +187,11 @@ class KeptList:
             _begin_collection(t)
             return None
         t.kept_segment = seg
-        return self.fd
+        return self.fds[0]  # data.json's
 
     def close(self):
-        for attr in ("fd", "gz_fd"):
-            fd = getattr(self, attr)
-            if fd is not None:
-                setattr(self, attr, None)
-                os.close(fd)
+        while self.fds:
+            os.close(self.fds.pop())
 
     def __exit__(self, *exc):
         self.close()
