@@ -463,14 +463,18 @@ class TrendSite:
             f"[page]\nrefresh_s = {refresh_s}\nstale_after_refreshes = 1000\nfetch_timeout_s = 2.0\n" + self.SPANS,
             minisite=False,
         )
-        # tests/fakebin/chronyc's replay in sh: a build runs seven of them, and
-        # Python's start-up would make the seeding builds take a minute
+        # tests/fakebin/chronyc's replay in sh (Python's start-up would make the
+        # seeding builds take a minute): every command after -m in turn, the
+        # first that fails ending the run, as chronyc does
         self.chronyc = base / "chronyc"
         self.chronyc.write_text(
-            f'#!/bin/sh\nd="{self.fake.dir}"\nfor last; do :; done\n'
-            'case "$last" in "clients -k") cmd=clients_-k ;; --version) cmd=version ;; *) cmd=$last ;; esac\n'
-            'cat "$d/$cmd.stdout" 2>/dev/null\ncat "$d/$cmd.stderr" >&2 2>/dev/null\n'
-            'exit "$(cat "$d/$cmd.rc" 2>/dev/null || echo 0)"\n'
+            f'#!/bin/sh\nd="{self.fake.dir}"\n'
+            'run() {\n  case "$1" in "clients -k") cmd=clients_-k ;; *) cmd=$1 ;; esac\n'
+            '  cat "$d/$cmd.stdout" 2>/dev/null\n  cat "$d/$cmd.stderr" >&2 2>/dev/null\n'
+            '  rc=$(cat "$d/$cmd.rc" 2>/dev/null || echo 0)\n  [ "$rc" = 0 ] || exit "$rc"\n}\n'
+            '[ "$1" = --version ] && { run version; exit 0; }\n'
+            'm=\nfor a; do\n  if [ -n "$m" ]; then case "$a" in "timeout "*|"retries "*) ;; *) run "$a" ;; esac; fi\n'
+            '  [ "$a" = -m ] && m=1\ndone\nexit 0\n'
         )
         self.chronyc.chmod(0o755)
         self.builds = builds
