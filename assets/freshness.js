@@ -18,7 +18,7 @@ let failure = "";
 let hiddenAt = 0;
 let clients = null;      // the client list's age and cadence (data.json's clients_* keys), or null
 
-/* Older than its cadence allows (plus two refreshes and a second of slack): late, in red. */
+/* Older than its cadence allows (plus two refreshes and a second of slack): late, said and in red. */
 const LATE_SLACK_S = 1;
 
 export function snapshotTime() { return generatedMs; }
@@ -56,8 +56,10 @@ function clientsAgeText(now) {
   const every = clients.interval <= 1 ? "every second" : "every " + formatDuration(clients.interval);
   const why = clients.reason === "idle" ? "nobody was watching"
     : "CPU budget " + Math.round(clients.budget * 1000) / 10 + " %";
-  return { text: "client list: " + formatDuration(ageS) + " old, refreshed " + every + " (" + why + ")",
-           late: ageS > clients.interval + 2 * clients.refresh + LATE_SLACK_S };
+  const late = ageS > clients.interval + 2 * clients.refresh + LATE_SLACK_S;
+  // "late" in words too: the red is not the only cue
+  return { text: "client list: " + formatDuration(ageS) + " old" + (late ? " (late)" : "") + ", refreshed " + every
+           + " (" + why + ")", late };
 }
 
 export function noteFailure(message) {

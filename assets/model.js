@@ -374,6 +374,10 @@ export async function fetchSnapshot(url, timeoutMs) {
   return got;
 }
 
+/* live.json, then the client list it names, then data.json when that list
+   is gone: what the poll's watchdog must allow for (poll.js) */
+export const FETCHES_PER_LOAD = 3;
+
 /* Fetches snapshots and models them, one thread's worth: remembers the last
    model so that an unchanged client list costs no download and no model,
    and an unchanged address list no re-sort. load(urls) resolves a message
@@ -415,7 +419,8 @@ export function snapshotLoader() {
   }
 
   return {
-    /* analytics: analyse()'s opts, or absent for none */
+    /* analytics: analyse()'s opts, or absent for none.  At most
+       FETCHES_PER_LOAD fetches in turn, each within timeoutMs. */
     async load(urls, timeoutMs, analytics) {
       const t0 = performance.now();
       if (whole) return loadWhole(urls, timeoutMs, t0, analytics);

@@ -5,13 +5,13 @@
  * where no worker can start or it fails, the same loader runs on this thread.
  */
 import { hooks } from "./hooks.js";
-import { snapshotLoader } from "./model.js";
+import { FETCHES_PER_LOAD, snapshotLoader } from "./model.js";
 import { analyticsOptions, pageSetting } from "./settings.js";
 
 // the delay between polls stays in what setTimeout can wait (2^31 ms), and
 // never so short that the page polls in a tight loop
 const MIN_REFRESH_MS = 200, MAX_REFRESH_MS = 24 * 3600 * 1000;
-const WATCHDOG_EXTRA_MS = 10000; // beyond the fetch timeout: a stuck parse
+const WATCHDOG_EXTRA_MS = 10000; // beyond the fetches' timeouts: a stuck parse
 // a worker resolves against its own URL: absolute URLs
 const URLS = { live: new URL("data.json.d/live.json", document.baseURI).href,
                whole: new URL("data.json", document.baseURI).href };
@@ -73,7 +73,7 @@ function poll() {
       if (id !== requestId || !inflight) return;
       stopWorker(); // its model goes with it: the next worker starts fresh
       finish({ id, ok: false, kind: "timeout" });
-    }, fetchTimeoutMs + WATCHDOG_EXTRA_MS);
+    }, FETCHES_PER_LOAD * fetchTimeoutMs + WATCHDOG_EXTRA_MS); // a slow but healthy load is not stopped
     worker.postMessage({ id, urls: URLS, timeoutMs: fetchTimeoutMs, analytics: analyticsOptions });
     return;
   }

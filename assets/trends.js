@@ -28,7 +28,8 @@ const section = byId("trends"), details = byId("trends-details"), grid = byId("t
 const resetButton = byId("trends-reset");
 
 let history = null;  // data.json's history: {index, events, position, row, ...}
-let indexUrl = null, win = null, zoom = null, loading = 0, pending = [];
+// generation: bumped by every load and by closing, so that only the newest load draws
+let indexUrl = null, win = null, zoom = null, generation = 0, busy = false, pending = [];
 let boxes = [], colours = null, summarisedAt = 0, describing = false, turn = 0, eventsAt = 0;
 let times = []; // win.t copied for uPlot once per window update, shared by the charts
 const view = { since: 0, until: 0, events: [], onCursor, onSelect };
@@ -241,7 +242,8 @@ function showStatus() {
 }
 
 async function load() {
-  const token = ++loading, started = performance.now();
+  const token = ++generation, started = performance.now();
+  busy = true;
   const range = zoom || liveRange();
   mark("cs:trends-load");
   setText(status, "Loading…");
@@ -249,7 +251,7 @@ async function load() {
   try {
     const [index, events] = await Promise.all([openIndex(indexUrl), loadEvents(new URL(history.events, DATA_URL))]);
     const w = await loadWindow(index, indexUrl, range.since, range.until, maxPoints());
-    if (token !== loading) return;
+    if (token !== generation) return;
     win = w;
     view.events = events;
     eventsAt = history.position;
@@ -258,14 +260,14 @@ async function load() {
     fit();
     draw();
     showStatus();
-    loading = 0;
+    busy = false;
     afterPaint((drawn) => {
       record(trendHooks.draws, { started, drawn, tier: w.tier });
       mark("cs:trends-drawn");
     });
   } catch (e) {
-    if (token !== loading) return;
-    loading = 0;
+    if (token !== generation) return;
+    busy = false;
     setText(status, "Cannot load the history: " + ((e && e.message) || String(e)));
   }
 }
@@ -318,7 +320,13 @@ function watchTheme() {
 
 function opened() {
   if (prefs.trendsOpen !== details.open) { prefs.trendsOpen = details.open; savePrefsSoon(); }
-  if (!details.open) { win = null; return; } // opened again: loaded again, up to date
+  if (!details.open) { // opened again: loaded again, up to date; a load under way is dropped
+    win = null;
+    generation++;
+    busy = false;
+    pending = [];
+    return;
+  }
   if (!boxes.length) {
     buildBoxes();
     showRange();
@@ -330,22 +338,24 @@ function opened() {
 
 /* ------------------------------------------------------------------ each poll */
 
-/* data.json's history (absent: history is off, the section hides) */
+/* data.json's history (absent: history is off, the section hides; its
+   index absent: the series could not be published on this tick, what is
+   shown stays) */
 export function updateTrends(h) {
-  const on = !!(h && typeof h.index === "string" && typeof h.events === "string" && typeof h.position === "number");
-  setHidden(section, !on);
-  if (!on) return;
+  const on = !!(h && typeof h.events === "string" && typeof h.position === "number");
+  const published = on && typeof h.index === "string";
+  setHidden(section, !on || (!published && !history));
+  if (!published) return;
   const first = !history;
   history = h;
   indexUrl = new URL(h.index, DATA_URL).href;
   if (first) {
-    details.open = prefs.trendsOpen;
     details.addEventListener("toggle", opened);
-    opened();
+    details.open = prefs.trendsOpen; // opened() runs on the toggle this queues (none if it stays closed)
     return;
   }
   if (!details.open || !Array.isArray(h.row)) return;
-  if (loading) {
+  if (busy) {
     if (pending.length < MAX_PENDING) pending.push([h.position, h.row]);
     return;
   }
