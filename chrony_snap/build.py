@@ -252,7 +252,9 @@ def _checked_kept(kept):
     tick then collects)."""
     if kept.__class__ is not dict or any(kept.get(k).__class__ is not c for k, c in _KEPT_TYPES.items()):
         return None
-    if kept.get("crc") is not None and kept["crc"].__class__ is not int:
+    if "crc" not in kept or "counts" not in kept:  # read without .get() when the list is reused
+        return None
+    if kept["crc"] is not None and kept["crc"].__class__ is not int:
         return None
     carry = kept.get("carry_per_byte", 0.0)
     if carry.__class__ is not float or not 0.0 <= carry < 1e-6:  # 1 s per MB: not a copy
@@ -795,7 +797,9 @@ def publish_client_list(t: Tick) -> bool:
     except OSError:
         return True
     seqs = sorted(int(n[8:-8]) for n in names if n[:8] == "clients-" and n[-8:] == ".json.gz" and n[8:-8].isdigit())
-    for old in seqs[:-KEEP_CLIENT_FILES]:
+    # by seq below this one (a seq that started again, with state lost, must not delete the new list)
+    kept = {t.seq, *[s for s in seqs if s < t.seq][-(KEEP_CLIENT_FILES - 1) :]}
+    for old in (s for s in seqs if s not in kept):
         try:
             os.unlink(os.path.join(d, f"clients-{old}.json.gz"))
         except OSError:
@@ -827,14 +831,16 @@ def remember_client_list(t: Tick):
             "shift": None if t.segment is None else t.segment.shift,
             "summary": t.summary,
             "counts": _counts_kept(t.counts),
-            "errors": [e for e in t.errors if e["report"] in ("clients", "clients_nts")],
+            # its own problems, the names file's included (its names are in the list): shown
+            # as long as the list is, not only on the ticks that collect
+            "errors": [e for e in t.errors if e["report"] in ("clients", "clients_nts", "dns")],
             "cost": t.cost,
             "key": _clients_key(t),
         }
         if t.kept and "carry_per_byte" in t.kept:  # the copy's cost per byte outlives one list
             t.st["clients_kept"]["carry_per_byte"] = t.kept["carry_per_byte"]
-    if t.clients_failed or not _ok(t.errors, "clients"):
-        t.st["force_clients"] = True  # a list chronyd did not give is never kept as the answer
+    if t.clients_failed or not _ok(t.errors, "clients") or (t.ch["nts_ke"] and not _ok(t.errors, "clients_nts")):
+        t.st["force_clients"] = True  # a list chronyd did not give (whole) is never kept as the answer
     dns.prune(t.cache, t.now, t.new_prev_clients)
     S.save(t.sdir, "prev", {"boot_id": t.boot_id, "since_boot": t.since_boot, "clients": t.new_prev_clients})
     if t.first_seen_unkeyed is not None:

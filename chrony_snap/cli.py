@@ -204,7 +204,8 @@ def run():
     if sys.argv[1:2] == ["build"]:
         # Run every second: skip the interpreter's teardown (~2 ms a tick, far
         # more after a large client list).  build() has closed its files and
-        # reaped its children by now, and it starts no threads.
+        # reaped its children by now; its only threads are reverse-DNS
+        # lookups, daemon threads whose answers it no longer waits for.
         import os
 
         sys.stdout.flush()

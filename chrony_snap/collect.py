@@ -91,12 +91,20 @@ def start_each(cfg_chrony: dict):
     return run_start([_job(cfg_chrony, REPORTS[n]) for n in CHEAP])
 
 
+def _unreachable(res: Result) -> bool:
+    """chronyd could not be reached at all (no socket, 506 after chronyc's own
+    timeout): asking again, one chronyc each, would only say so five times
+    more slowly."""
+    return CONNECT_FAILED.encode() in res.err or res.out.startswith(b"506 ")
+
+
 def split_cheap(res: Result) -> dict | None:
     """The combined call's answer as each small report's own Result, or None
     when it cannot be told apart (a command failed or hung, or output of a
     shape chronyc does not print): ask them one by one then.  A chronyc that
-    cannot be started is that for each report."""
-    if res.spawn_error:
+    cannot be started, or a chronyd that cannot be reached, is that for each
+    report."""
+    if res.spawn_error or _unreachable(res):
         return dict.fromkeys(CHEAP, res)
     if res.timed_out or res.overflow or res.rc != 0 or res.err.strip():
         return None
