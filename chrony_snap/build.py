@@ -23,7 +23,14 @@ from chrony_snap import (
     snapshot,
     state as S,
 )
-from chrony_snap.writer import Segment, StreamingFile, atomic_write, prepare as prepare_file, remove_stale_temps
+from chrony_snap.writer import (
+    Segment,
+    StreamingFile,
+    atomic_write,
+    prepare as prepare_file,
+    real_dir,
+    remove_stale_temps,
+)
 
 PARTS_DIR = "data.json.d"  # the page's parts of data.json: live.json, clients-SEQ.json.gz
 KEEP_CLIENT_FILES = 3  # a viewer that read live.json just before a collection still finds its list
@@ -60,6 +67,7 @@ def tick(t0, out, sdir, config_path, chronyc, socket, render_page, cancelled) ->
     t.t0, t.cancelled = t0, cancelled
     if not make_output_dir(out):
         return 1
+    make_parts_dir(t)
     plan_clients(t)
     with KeptList(t) as kept_fd, C.start(t.ch, t.collect) as running:
         prepare(t)
@@ -169,6 +177,8 @@ class KeptList:
         path = _parts(t, f"clients-{k['seq']}.json.gz")
         ok = False
         try:
+            if t.parts_error is not None:
+                raise ValueError("no usable data.json.d")
             fd, st = S.open_regular(t.data_json, os.O_NOFOLLOW)
             self.fds.append(fd)
             seg = None
@@ -276,13 +286,19 @@ def make_output_dir(out) -> bool:
     except OSError as e:
         log(f"cannot create output directory {out}: {e.strerror}")
         return False
-    try:
-        os.mkdir(os.path.join(out, PARTS_DIR))
-    except FileExistsError:
-        pass
-    except OSError as e:  # the page falls back to data.json
-        log(f"cannot create {os.path.join(out, PARTS_DIR)}: {e.strerror}")
     return True
+
+
+def make_parts_dir(t: Tick):
+    """data.json.d/, a directory of ours (never a planted symlink); unusable,
+    its files are not written (an error entry; the page falls back to
+    data.json) and the client list is collected every tick."""
+    d = os.path.join(t.out, PARTS_DIR)
+    try:
+        real_dir(d)
+        t.parts_error = None
+    except OSError as e:
+        t.parts_error = C.write_error("page_files", d, e)
 
 
 def _boot():
@@ -299,13 +315,14 @@ def prepare(t: Tick):
     """While chronyc runs: clean up after killed runs, read the previous
     counters and the name caches, start reverse DNS lookups."""
     remove_stale_temps(t.out)
-    remove_stale_temps(os.path.join(t.out, PARTS_DIR))
+    if t.parts_error is None:
+        remove_stale_temps(os.path.join(t.out, PARTS_DIR))
     if t.sdir is not None:
         remove_stale_temps(t.sdir)
     ss_prev = t.st.get("ss_prev") or (None, None, None)
     t.dt = _dt(t, ss_prev[0], ss_prev[1])  # serverstats' rates: per second since the last tick
     t.prev_serverstats = ss_prev[2]
-    t.errors = []
+    t.errors = [] if t.parts_error is None else [t.parts_error]
     t.seq = max(t.st["seq"], S.seq_from_snapshot(t.data_json, log)) + 1
     t.lookups = None
     t.first_seen, t.now_member, t.first_seen_stored, t.first_seen_unkeyed = None, None, None, None
@@ -754,6 +771,8 @@ def publish(t: Tick, dest, reports) -> bool:
         log(f"cannot write {t.data_json}: {e.strerror or e}; the previous snapshot stays in place")
         return False
     t.data_ident = (st.st_ino, st.st_size, st.st_mtime_ns)
+    if t.parts_error is not None:
+        return True
     try:  # after data.json: live.json never names a list that data.json does not have yet
         atomic_write(_parts(t, "live.json"), snapshot.live_bytes(t.head, tail), fsync=t.cfg["output"]["fsync"])
     except OSError as e:
@@ -783,7 +802,7 @@ def publish_client_list(t: Tick) -> bool:
     data.json names it; the oldest beyond KEEP_CLIENT_FILES go.  With gzip
     off there is none: the page reads data.json when the list changes.  A
     failure is an error entry; data.json is written all the same."""
-    if t.segment is None:
+    if t.segment is None or t.parts_error is not None:
         return False
     path = _parts(t, f"clients-{t.seq}.json.gz")
     try:

@@ -27,13 +27,11 @@ a few chunks per tier (a pause is caught up over the next ticks).
 Only struct and os on the per-second path (index.json through jsonenc).
 """
 
-import errno
 import os
-import stat
 import struct
 
 from chrony_snap import history as H
-from chrony_snap.writer import atomic_write, remove_stale_temps
+from chrony_snap.writer import atomic_write, real_dir, remove_stale_temps
 
 FORMAT = 1
 MAGIC = b"CSHC"
@@ -78,18 +76,6 @@ def footprint(layout) -> int:
     return total
 
 
-def _real_dir(path):
-    """Make `path` a directory of ours.  The web root may be shared: a
-    symbolic link or file planted there is refused, never followed."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        os.mkdir(path, 0o755)
-        return
-    if not stat.S_ISDIR(st.st_mode):
-        raise NotADirectoryError(errno.ENOTDIR, "not a directory of ours (a symbolic link?)", path)
-
-
 def _clean(hist, names):
     """Start again: remove the chunks and tails published from another ring,
     and events.json (the tick writes it again from the state's log)."""
@@ -99,7 +85,7 @@ def _clean(hist, names):
         pass
     for name in names:
         d = os.path.join(hist, name)
-        _real_dir(d)
+        real_dir(d)
         for e in os.listdir(d):
             if e.endswith(".bin") and e[:-4].isdigit():
                 os.unlink(os.path.join(d, e))
@@ -124,11 +110,11 @@ def publish(ring, pos: int, hist: str, sources_changed: bool) -> int:
         rec = [0.0] * 16
         rec[_GEN], rec[_FIRST] = float(pos), float(first)
         ring.write_pub(rec)  # before the web root: a failure there still keeps `first`
-        _real_dir(hist)
+        real_dir(hist)
         _clean(hist, names)
         changed = True
     else:
-        _real_dir(hist)
+        real_dir(hist)
     written = 0
     minute = pos // 60
     for k, (name, step, slots, _, _) in enumerate(layout.tiers):
@@ -162,7 +148,7 @@ def publish(ring, pos: int, hist: str, sources_changed: bool) -> int:
                 payload, has = ring.columns(k, nxt, rows)
                 looked += 1
                 if has or lo:  # a range without data: 48 bytes, counted as looked at only
-                    _real_dir(d)
+                    real_dir(d)
                     data = file_bytes(nxt, step, nxt + chunk_s - 1, rows if has else 0, payload if has else b"")
                     atomic_write(os.path.join(d, f"{nxt}.bin"), data)
                     written += len(data)

@@ -61,6 +61,19 @@ def remove_stale_temps(directory: str):
             pass
 
 
+def real_dir(path: str):
+    """Make `path` a directory of ours.  The web root may be shared: a
+    symbolic link or file planted there is refused (NotADirectoryError),
+    never followed."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        os.mkdir(path, 0o755)
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory of ours (a symbolic link?)", path)
+
+
 def atomic_write(path: str, data: bytes, mode: int = 0o644, fsync: bool = False, size: int | None = None):
     """``size``: extend the file to this many bytes (sparse) before the rename."""
     tmp, fd = _create_temp(path, mode)

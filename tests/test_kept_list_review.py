@@ -81,3 +81,21 @@ def test_an_unreachable_chronyd_is_not_asked_five_more_times(tmp_path, fake):
     assert doc["chrony"]["reachable"] is False and {e["code"] for e in doc["errors"]} == {"506"}
     assert {e["report"] for e in doc["errors"]} >= {"tracking", "serverstats", "activity", "sources", "sourcestats"}
     assert len([c for c in fake.calls() if c != "--version"]) == 2  # the list's and the combined one
+
+
+def test_a_planted_data_json_d_symlink_is_never_written_through(tmp_path, fake):
+    """The web root may be shared (docs/production.md): live.json and the
+    client list's files went wherever a symlinked data.json.d pointed, and
+    the prune deleted files there."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "clients-1.json.gz").write_bytes(b"not ours")
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "data.json.d").symlink_to(elsewhere)
+    for _ in range(2):
+        doc, r = tick(tmp_path, fake, config(tmp_path))
+        assert r.returncode == 0
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["clients-1.json.gz"]
+    err = [e for e in doc["errors"] if e["report"] == "page_files"]
+    assert err and "symbolic link" in err[0]["message"]
+    assert doc["clients_seq"] == doc["seq"] and len(doc["clients"]) == 9  # data.json whole; collected each tick
