@@ -59,9 +59,12 @@ ln -s /lib/systemd/system/chrony.service "$M/etc/systemd/system/multi-user.targe
 lib=$M/usr/local/lib/chrony-snap
 mkdir -p "$lib"
 cp -r "$here/chrony_snap" "$here/templates" "$here/assets" "$sp/jinja2" "$sp/markupsafe" "$sp/watchdog" "$lib/"
+# byte-compiled anew, as pip leaves an install (docs/production.md): the unit cannot write __pycache__
 find "$lib" -name __pycache__ -prune -exec rm -rf {} +
+python3 -m compileall -q "$lib" >/dev/null
 chmod -R a+rX "$lib"
-printf '#!/usr/bin/python3\nimport sys\nsys.path.insert(0, "/usr/local/lib/chrony-snap")\nfrom chrony_snap.cli import main\nsys.exit(main())\n' > "$M/usr/local/bin/chrony-snap"
+# the shipped launcher (scripts/chrony-snap), with the copy's path
+printf '#!/usr/bin/python3\nimport sys\nsys.path.insert(0, "/usr/local/lib/chrony-snap")\nfrom chrony_snap.cli import run\nrun()\n' > "$M/usr/local/bin/chrony-snap"
 chmod 755 "$M/usr/local/bin/chrony-snap"
 mkdir -p "$M/root/cs"
 cp -r "$here/chrony-snap.service" "$here/chrony-snap.timer" "$here/deploy" "$M/root/cs/"
