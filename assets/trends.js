@@ -9,7 +9,7 @@
  * in, reloading at a finer tier when one fits.
  */
 import { afterPaint, byId, el, root, setAttr, setHidden, setText } from "./dom.js";
-import { formatDateTime, formatSeconds } from "./format.js";
+import { formatDateTime, formatDuration, formatSeconds } from "./format.js";
 import { extend, loadWindow, openIndex } from "./history-data.js";
 import { hooks, mark, record } from "./hooks.js";
 import { RANGES, prefs, savePrefsSoon } from "./prefs.js";
@@ -196,7 +196,7 @@ function renderPercentiles(n) {
   setText(cells[5], formatSeconds(ps[3] - ps[1]));
   setText(cells[6], formatSeconds(ps[4] - ps[0]));
   setText(byId("trends-pct-note"), win.step_s > 1
-    ? `Of the ${win.step_s / 60 >= 60 ? "1 h" : "1 min"} means of the system clock's offset in the window.`
+    ? `Of the ${formatDuration(win.step_s)} means of the system clock's offset in the window.`
     : "Of every second's system clock offset in the window.");
 }
 
@@ -231,7 +231,7 @@ function liveRange() {
 
 function showStatus() {
   if (!win) return;
-  const step = win.step_s === 1 ? "1 s" : win.step_s === 60 ? "1 min" : win.step_s === 3600 ? "1 h" : win.step_s + " s";
+  const step = formatDuration(win.step_s);
   const empty = boxes.every((b) => !b.nodata.hidden);
   const unread = (win.problems || []).length; // files that could not be read: drawn as gaps
   setText(status, (zoom ? "Zoomed: " + formatDateTime(zoom.since * 1000) + " to " + formatDateTime(zoom.until * 1000) + " · " : "")
